@@ -1,0 +1,267 @@
+"""Database: the one owner of the one AsyncEngine.
+
+``start()`` creates the engine with a measuring pool, connects with retry (exponential backoff,
+full jitter, one total deadline), warms up N connections, and in ``degraded`` mode keeps
+reconnecting in the background instead of failing. ``stop()`` disposes the engine. Both are
+idempotent. ``lifespan`` wraps them for Starlette and yields state under ``STATE_KEY``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_before_delay,
+    wait_random_exponential,
+)
+
+from .errors import ConnectFatal, ConnectTimeout, DatabaseNotStarted
+from .logging import get_logger
+from .pool import PoolMeter, PoolStats, bind_pool_class
+from .retry import describe, is_transient
+from .settings import Settings
+
+__all__ = ["STATE_KEY", "Database", "Hook"]
+
+STATE_KEY = "personal_assistant_db"
+Hook = Callable[["Database"], Awaitable[None] | None]
+log = get_logger()
+
+
+class Database:
+    """Owns the AsyncEngine. Create it once per process; hand it to everything that needs it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.meter = PoolMeter()
+        self.meter.on_timeout.append(self._log_pool_timeout)
+        self._engine: AsyncEngine | None = None
+        self._ready = False
+        self._lock = asyncio.Lock()
+        self._reconnect: asyncio.Task[None] | None = None
+        self._on_start: list[Hook] = []
+        self._on_stop: list[Hook] = []
+        self.started_in: float | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Database:
+        """Settings from ``DATABASE_URL`` and ``DB_*``; nothing connects until ``start()``."""
+        return cls(Settings.from_env(environ, **overrides))
+
+    def __repr__(self) -> str:
+        state = "ready" if self._ready else "started" if self._engine else "stopped"
+        return f"<Database {self.settings.safe_url} {state}>"
+
+    # -- state -----------------------------------------------------------------------------
+    @property
+    def engine(self) -> AsyncEngine:
+        """The engine; raises DatabaseNotStarted before ``start()`` and after ``stop()``."""
+        if self._engine is None:
+            raise DatabaseNotStarted("Database.start() has not run (is the lifespan installed?)")
+        return self._engine
+
+    @property
+    def started(self) -> bool:
+        return self._engine is not None
+
+    @property
+    def ready(self) -> bool:
+        """True once a connection succeeded (in degraded mode: after recovery)."""
+        return self._ready
+
+    def pool_stats(self) -> PoolStats:
+        """A snapshot of the current pool (the pool object changes on ``dispose()``)."""
+        return self.meter.snapshot(self.engine.pool)
+
+    def add_hooks(self, *, on_start: Hook | None = None, on_stop: Hook | None = None) -> None:
+        """Run ``on_start`` after the engine exists (before the first connection) and ``on_stop``
+        before it is disposed. Telemetry and health attach here; they never create an engine."""
+        if on_start is not None:
+            self._on_start.append(on_start)
+        if on_stop is not None:
+            self._on_stop.insert(0, on_stop)
+
+    # -- use -------------------------------------------------------------------------------
+    def connect(self) -> AsyncConnection:
+        """``async with db.connect() as conn:`` a pooled connection (no implicit commit)."""
+        return self.engine.connect()
+
+    def begin(self) -> Any:
+        """``async with db.begin() as conn:`` a connection in a transaction that commits."""
+        return self.engine.begin()
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Create the engine, connect (with retry), warm up. Idempotent."""
+        async with self._lock:
+            if self._engine is not None:
+                return
+            began = time.perf_counter()
+            self._engine = self._create_engine()
+            for hook in self._on_start:
+                await _call(hook, self)
+            try:
+                await self._connect_with_retry(self.settings.connect_retry_deadline)
+            except ConnectTimeout as exc:
+                if self.settings.startup_mode != "degraded":
+                    await self._dispose()
+                    raise
+                log.warning("db.degraded", cause=exc.cause, url=self.settings.safe_url)
+                self._reconnect = asyncio.create_task(
+                    self._reconnect_forever(), name="pa-db-reconnect"
+                )
+            except BaseException:
+                await self._dispose()
+                raise
+            else:
+                await self._warm_up()
+                self._ready = True
+            self.started_in = time.perf_counter() - began
+            log.info(
+                "db.engine.start",
+                url=self.settings.safe_url,
+                ready=self._ready,
+                ms=round(self.started_in * 1000, 1),
+                pool_size=self.settings.pool_size,
+                max_overflow=self.settings.max_overflow,
+            )
+
+    async def stop(self) -> None:
+        """Stop reconnecting, run stop hooks, dispose the engine. Idempotent."""
+        async with self._lock:
+            if self._engine is None:
+                return
+            if self._reconnect is not None:
+                self._reconnect.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._reconnect
+                self._reconnect = None
+            for hook in self._on_stop:
+                await _call(hook, self)
+            await self._dispose()
+
+    @asynccontextmanager
+    async def lifespan(self, app: object = None) -> AsyncIterator[dict[str, Any]]:
+        """Starlette lifespan: start, yield ``{STATE_KEY: self}``, stop."""
+        await self.start()
+        try:
+            yield {STATE_KEY: self}
+        finally:
+            await self.stop()
+
+    # -- internals -------------------------------------------------------------------------
+    def _create_engine(self) -> AsyncEngine:
+        s = self.settings
+        engine = create_async_engine(
+            s.async_url,
+            poolclass=bind_pool_class(self.meter),
+            pool_size=s.pool_size,
+            max_overflow=s.max_overflow,
+            pool_timeout=s.pool_timeout,
+            pool_recycle=int(s.pool_recycle),
+            pool_pre_ping=s.pool_pre_ping,
+            pool_use_lifo=s.pool_use_lifo,
+            connect_args=s.asyncpg_connect_args(),
+        )
+        self.meter.attach(engine.sync_engine)
+        return engine
+
+    async def _dispose(self) -> None:
+        engine, self._engine, self._ready = self._engine, None, False
+        if engine is not None:
+            await engine.dispose()
+            log.info("db.engine.dispose", url=self.settings.safe_url)
+
+    async def _probe(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.exec_driver_sql("SELECT 1")
+
+    async def _connect_with_retry(self, deadline: float) -> None:
+        s = self.settings
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(is_transient),
+            wait=wait_random_exponential(
+                multiplier=s.connect_retry_initial, max=s.connect_retry_max
+            ),
+            stop=stop_before_delay(deadline),
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    await self._probe()
+        except Exception as exc:
+            cause, hint = describe(exc)
+            where = self.settings.safe_url
+            if is_transient(exc):
+                raise ConnectTimeout(
+                    f"could not connect to {where} within DB_CONNECT_RETRY_DEADLINE="
+                    f"{deadline:g}s: {hint}",
+                    cause=cause,
+                ) from None
+            raise ConnectFatal(f"could not connect to {where}: {hint}", cause=cause) from None
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        log.warning(
+            "db.connect.retry",
+            attempt=state.attempt_number,
+            delay=round(state.upcoming_sleep, 3),
+            cause=type(exc).__name__ if exc else None,
+        )
+
+    async def _reconnect_forever(self) -> None:
+        s = self.settings
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                await self._probe()
+            except Exception as exc:
+                if not is_transient(exc):
+                    log.error("db.reconnect.failed", cause=describe(exc)[0], hint=describe(exc)[1])
+                cap = min(s.connect_retry_max, s.connect_retry_initial * 2**attempt)
+                await asyncio.sleep(random.uniform(0, cap))  # noqa: S311 - full jitter, not crypto
+                continue
+            await self._warm_up()
+            self._ready = True
+            log.info("db.recovered", attempts=attempt)
+            return
+
+    async def _warm_up(self) -> None:
+        count = self.settings.warmup_connections
+        if count <= 0:
+            return
+        began = time.perf_counter()
+        engine = self.engine
+        conns = [engine.connect() for _ in range(count)]
+        results = await asyncio.gather(*(c.start() for c in conns), return_exceptions=True)
+        opened = sum(1 for r in results if not isinstance(r, BaseException))
+        await asyncio.gather(*(c.close() for c in conns))
+        log.info(
+            "db.warmup",
+            requested=count,
+            opened=opened,
+            ms=round((time.perf_counter() - began) * 1000, 1),
+        )
+
+    def _log_pool_timeout(self) -> None:
+        if self._engine is not None:
+            log.warning("db.pool.timeout", **self.pool_stats().as_dict())
+
+
+async def _call(hook: Hook, db: Database) -> None:
+    result = hook(db)
+    if result is not None:
+        await result

@@ -1,0 +1,205 @@
+"""The measuring pool and its statistics.
+
+SQLAlchemy fires no event before a checkout, so ``MeasuredPool`` times ``connect()`` itself:
+how long callers wait, how many wait right now, and how many gave up (pool timeouts). Pool events
+count connections created, closed and invalidated, and whether a checkout reused an open
+connection (efficiency). Counters live in a ``PoolMeter`` owned by the Database, because
+``engine.dispose()`` replaces the pool object; ``bind_pool_class`` bakes the meter into a
+subclass so that the replacement keeps counting into the same place.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy import event, exc
+from sqlalchemy.engine import Engine
+from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry, PoolProxiedConnection
+
+__all__ = ["MeasuredPool", "PoolMeter", "PoolStats", "bind_pool_class"]
+
+_FRESH = "pa_db_fresh"
+_CHECKED_OUT_AT = "pa_db_checked_out_at"
+
+
+def _quantile(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return 0.0
+    index = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
+    return sorted_values[index]
+
+
+@dataclass(frozen=True)
+class PoolStats:
+    """A snapshot of the pool. Counts are connections; times are seconds."""
+
+    size: int
+    max_overflow: int
+    used: int
+    idle: int
+    overflow_in_use: int
+    waiting: int
+    checkouts: int
+    reused_checkouts: int
+    timeouts: int
+    wait_p50: float
+    wait_p95: float
+    wait_max: float
+    created: int
+    closed: int
+    invalidated: int
+
+    @property
+    def capacity(self) -> int:
+        return self.size + max(self.max_overflow, 0)
+
+    @property
+    def open(self) -> int:
+        """Connections open right now (used + idle)."""
+        return self.used + self.idle
+
+    @property
+    def utilization(self) -> float:
+        """used / capacity, from 0 to 1."""
+        return self.used / self.capacity if self.capacity else 0.0
+
+    @property
+    def efficiency(self) -> float:
+        """Share of checkouts served by an already-open connection (1.0 before any checkout)."""
+        return self.reused_checkouts / self.checkouts if self.checkouts else 1.0
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.update(
+            capacity=self.capacity,
+            open=self.open,
+            utilization=round(self.utilization, 4),
+            efficiency=round(self.efficiency, 4),
+        )
+        return data
+
+
+class PoolMeter:
+    """Counters shared by every pool object an engine has over its life."""
+
+    def __init__(self, window: int = 2048) -> None:
+        self.waiting = 0
+        self.checkouts = 0
+        self.reused = 0
+        self.timeouts = 0
+        self.created = 0
+        self.closed = 0
+        self.invalidated = 0
+        self.waits: deque[float] = deque(maxlen=window)
+        self.create_times: deque[float] = deque(maxlen=window)
+        #: Called with (seconds,) after each checkout wait, connection creation and use.
+        #: Telemetry attaches here; each list is empty (and free) unless someone listens.
+        self.on_wait: list[Callable[[float], None]] = []
+        self.on_create: list[Callable[[float], None]] = []
+        self.on_use: list[Callable[[float], None]] = []
+        self.on_timeout: list[Callable[[], None]] = []
+
+    def snapshot(self, pool: Any) -> PoolStats:
+        waits = sorted(self.waits)
+        used = pool.checkedout()
+        size = pool.size()
+        return PoolStats(
+            size=size,
+            max_overflow=pool._max_overflow,
+            used=used,
+            idle=pool.checkedin(),
+            overflow_in_use=max(0, pool.overflow()),
+            waiting=self.waiting,
+            checkouts=self.checkouts,
+            reused_checkouts=self.reused,
+            timeouts=self.timeouts,
+            wait_p50=_quantile(waits, 0.50),
+            wait_p95=_quantile(waits, 0.95),
+            wait_max=waits[-1] if waits else 0.0,
+            created=self.created,
+            closed=self.closed,
+            invalidated=self.invalidated,
+        )
+
+    def attach(self, engine: Engine) -> None:
+        """Count pool events of ``engine`` (the sync engine behind an AsyncEngine)."""
+        event.listen(engine, "connect", self._on_connect)
+        event.listen(engine, "checkout", self._on_checkout)
+        event.listen(engine, "checkin", self._on_checkin)
+        event.listen(engine, "close", self._on_close)
+        event.listen(engine, "close_detached", self._on_close_detached)
+        event.listen(engine, "invalidate", self._on_invalidate)
+        event.listen(engine, "soft_invalidate", self._on_invalidate)
+
+    def _on_connect(self, dbapi_conn: Any, record: ConnectionPoolEntry) -> None:
+        self.created += 1
+        record.info[_FRESH] = True
+
+    def _on_checkout(
+        self, dbapi_conn: Any, record: ConnectionPoolEntry, proxy: PoolProxiedConnection
+    ) -> None:
+        self.checkouts += 1
+        if record.info.pop(_FRESH, None) is None:
+            self.reused += 1
+        if self.on_use:
+            record.info[_CHECKED_OUT_AT] = time.perf_counter()
+
+    def _on_checkin(self, dbapi_conn: Any, record: ConnectionPoolEntry) -> None:
+        started = record.info.pop(_CHECKED_OUT_AT, None)
+        if started is not None:
+            used_for = time.perf_counter() - started
+            for hook in self.on_use:
+                hook(used_for)
+
+    def _on_close(self, dbapi_conn: Any, record: ConnectionPoolEntry) -> None:
+        self.closed += 1
+
+    def _on_close_detached(self, dbapi_conn: Any) -> None:
+        self.closed += 1
+
+    def _on_invalidate(
+        self, dbapi_conn: Any, record: ConnectionPoolEntry, exception: BaseException | None
+    ) -> None:
+        self.invalidated += 1
+
+
+class MeasuredPool(AsyncAdaptedQueuePool):
+    """AsyncAdaptedQueuePool that times checkouts and counts waiters into ``meter``."""
+
+    meter: PoolMeter
+
+    def connect(self) -> PoolProxiedConnection:
+        meter = self.meter
+        meter.waiting += 1
+        started = time.perf_counter()
+        try:
+            return super().connect()
+        except exc.TimeoutError:
+            meter.timeouts += 1
+            for on_timeout in meter.on_timeout:
+                on_timeout()
+            raise
+        finally:
+            meter.waiting -= 1
+            waited = time.perf_counter() - started
+            meter.waits.append(waited)
+            for hook in meter.on_wait:
+                hook(waited)
+
+    def _create_connection(self) -> Any:
+        started = time.perf_counter()
+        record = super()._create_connection()
+        took = time.perf_counter() - started
+        self.meter.create_times.append(took)
+        for hook in self.meter.on_create:
+            hook(took)
+        return record
+
+
+def bind_pool_class(meter: PoolMeter) -> type[MeasuredPool]:
+    """A MeasuredPool subclass bound to ``meter``; survives ``dispose()``/``recreate()``."""
+    return type("MeasuredPool", (MeasuredPool,), {"meter": meter})

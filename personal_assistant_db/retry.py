@@ -1,0 +1,80 @@
+"""Which connection errors are worth retrying, and the safe words to report them with.
+
+SQLAlchemy 2.0 passes some asyncpg errors through raw and wraps others in ``DBAPIError``
+(2.1 wraps more of them), so the chain of causes is walked for an SQLSTATE or an OSError.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+__all__ = ["describe", "is_transient", "sqlstate_of"]
+
+# too many connections, out of memory, server shutting down / starting up, connection failures
+TRANSIENT_SQLSTATES = frozenset(
+    {"53300", "53400", "57P01", "57P02", "57P03", "08000", "08001", "08003", "08004", "08006"}
+)
+_FATAL_HINTS = {
+    "28P01": "authentication failed: check the user and password in DATABASE_URL",
+    "28000": "the server rejected the user (pg_hba.conf or role): check DATABASE_URL's user",
+    "3D000": "the database does not exist: create it or fix the name in DATABASE_URL",
+    "42501": "permission denied to connect: grant CONNECT on the database",
+}
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        item = todo.pop()
+        if item is None or id(item) in seen:
+            continue
+        seen.add(id(item))
+        yield item
+        todo.extend([getattr(item, "orig", None), item.__cause__, item.__context__])
+
+
+def sqlstate_of(exc: BaseException) -> str | None:
+    """The SQLSTATE found anywhere in ``exc``'s chain, or None."""
+    for item in _chain(exc):
+        code = getattr(item, "sqlstate", None) or getattr(item, "pgcode", None)
+        if isinstance(code, str) and len(code) == 5:
+            return code
+    return None
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for refused/reset connections, timeouts, and SQLSTATEs of a busy/restarting server."""
+    code = sqlstate_of(exc)
+    if code is not None:
+        return code in TRANSIENT_SQLSTATES
+    for item in _chain(exc):
+        if isinstance(item, OSError | TimeoutError):
+            return True
+        if type(item).__name__ in {"ConnectionDoesNotExistError", "InterfaceError"} and (
+            "closed" in str(item) or "connection" in str(item).lower()
+        ):
+            return True
+    return False
+
+
+def describe(exc: BaseException) -> tuple[str, str]:
+    """(cause class name, a safe hint). Never returns the server's own message text."""
+    code = sqlstate_of(exc)
+    innermost = exc
+    for item in _chain(exc):
+        innermost = item
+        if getattr(item, "sqlstate", None) or isinstance(item, OSError):
+            break
+    name = type(innermost).__name__
+    if code in _FATAL_HINTS:
+        return name, f"{_FATAL_HINTS[code]} (SQLSTATE {code})"
+    if code is not None:
+        return name, f"server refused the connection (SQLSTATE {code})"
+    if isinstance(innermost, ConnectionRefusedError):
+        return name, "connection refused: is PostgreSQL running and listening there?"
+    if isinstance(innermost, TimeoutError):
+        return name, "timed out: host unreachable or too slow (see DB_CONNECT_TIMEOUT)"
+    if isinstance(innermost, OSError):
+        return name, "network error while connecting (host name, route or socket path)"
+    return name, "unexpected error while connecting"

@@ -1,0 +1,346 @@
+"""Settings: read once from ``DATABASE_URL`` and ``DB_*``, validated up front, secrets hidden.
+
+``Settings.from_env()`` collects *every* bad variable into one ConfigurationError. A profile
+(``DB_ENV`` = development | test | production) supplies defaults; an explicit variable always wins.
+Nothing else in the package reads ``os.environ`` (OpenTelemetry's own ``OTEL_*`` aside).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal
+
+from sqlalchemy.engine import URL
+
+from .errors import ConfigurationError, SettingProblem
+from .urls import UrlError, parse_database_url, to_sync
+
+__all__ = ["PROFILES", "Settings"]
+
+Profile = Literal["development", "test", "production"]
+StartupMode = Literal["fail_fast", "degraded"]
+QueryText = Literal["redact", "omit"]
+
+# Defaults per profile. Sizing: HikariCP's formula, connections = cores * 2 + spindles, gives
+# about 10 for a 4-core database server; production allows 10 more as overflow for bursts.
+PROFILES: dict[str, dict[str, Any]] = {
+    "production": {
+        "pool_size": 10,
+        "max_overflow": 10,
+        "pool_timeout": 30.0,
+        "pool_pre_ping": True,
+        "startup_mode": "fail_fast",
+        "connect_retry_deadline": 30.0,
+        "statement_timeout_ms": 30_000,
+        "warmup_connections": 2,
+    },
+    "development": {
+        "pool_size": 5,
+        "max_overflow": 5,
+        "pool_timeout": 10.0,
+        "pool_pre_ping": True,
+        "startup_mode": "degraded",
+        "connect_retry_deadline": 10.0,
+        "statement_timeout_ms": 30_000,
+        "warmup_connections": 1,
+    },
+    "test": {
+        "pool_size": 5,
+        "max_overflow": 0,
+        "pool_timeout": 5.0,
+        "pool_pre_ping": False,
+        "startup_mode": "fail_fast",
+        "connect_retry_deadline": 5.0,
+        "statement_timeout_ms": 10_000,
+        "warmup_connections": 0,
+        "connect_timeout": 5.0,
+    },
+}
+
+
+def _parse_bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError
+
+
+def _int(minimum: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        value = int(raw.strip())
+        if value < minimum:
+            raise ValueError
+        return value
+
+    return parse
+
+
+def _float(minimum: float, *, strict: bool = False) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        value = float(raw.strip())
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError
+        if value < minimum or (strict and value == minimum):
+            raise ValueError
+        return value
+
+    return parse
+
+
+def _choice(*options: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in options:
+            raise ValueError
+        return value
+
+    return parse
+
+
+def _app_name(raw: str) -> str:
+    value = raw.strip()
+    if not value or len(value.encode()) > 63 or not value.isprintable():
+        raise ValueError
+    return value
+
+
+def _secret(raw: str) -> str:
+    if len(raw) < 16:
+        raise ValueError
+    return raw
+
+
+def _var(env: str, parse: Callable[[str], Any], expected: str, **kw: Any) -> Any:
+    return field(metadata={"env": env, "parse": parse, "expected": expected}, **kw)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Validated database settings. ``repr()`` hides the password and the health token."""
+
+    url: URL = field(repr=False)
+    env: Profile = "production"
+    pool_size: int = _var("DB_POOL_SIZE", _int(1), "a whole number >= 1, e.g. 10", default=10)
+    max_overflow: int = _var("DB_MAX_OVERFLOW", _int(0), "a whole number >= 0", default=10)
+    pool_timeout: float = _var(
+        "DB_POOL_TIMEOUT", _float(0, strict=True), "seconds > 0, e.g. 30", default=30.0
+    )
+    pool_recycle: float = _var(
+        "DB_POOL_RECYCLE", _float(-1), "seconds (-1 disables), e.g. 3600", default=3600.0
+    )
+    pool_pre_ping: bool = _var("DB_POOL_PRE_PING", _parse_bool, "true or false", default=True)
+    pool_use_lifo: bool = _var("DB_POOL_USE_LIFO", _parse_bool, "true or false", default=False)
+    connect_timeout: float = _var(
+        "DB_CONNECT_TIMEOUT", _float(0, strict=True), "seconds > 0, e.g. 10", default=10.0
+    )
+    command_timeout: float = _var(
+        "DB_COMMAND_TIMEOUT", _float(0), "seconds (0 = none), e.g. 60", default=0.0
+    )
+    statement_timeout_ms: int = _var(
+        "DB_STATEMENT_TIMEOUT_MS", _int(0), "milliseconds (0 = none), e.g. 30000", default=30_000
+    )
+    application_name: str = _var(
+        "DB_APPLICATION_NAME",
+        _app_name,
+        "printable text of at most 63 bytes",
+        default="personal-assistant-db",
+    )
+    startup_mode: StartupMode = _var(
+        "DB_STARTUP_MODE",
+        _choice("fail_fast", "degraded"),
+        "fail_fast or degraded",
+        default="fail_fast",
+    )
+    connect_retry_deadline: float = _var(
+        "DB_CONNECT_RETRY_DEADLINE", _float(0), "seconds >= 0, e.g. 30", default=30.0
+    )
+    connect_retry_initial: float = _var(
+        "DB_CONNECT_RETRY_INITIAL", _float(0, strict=True), "seconds > 0, e.g. 0.1", default=0.1
+    )
+    connect_retry_max: float = _var(
+        "DB_CONNECT_RETRY_MAX", _float(0, strict=True), "seconds > 0, e.g. 5", default=5.0
+    )
+    warmup_connections: int = _var(
+        "DB_WARMUP_CONNECTIONS", _int(0), "a whole number >= 0, at most DB_POOL_SIZE", default=2
+    )
+    health_token: str | None = _var(
+        "DB_HEALTH_TOKEN", _secret, "a random string of 16+ characters", default=None, repr=False
+    )
+    health_timeout: float = _var(
+        "DB_HEALTH_TIMEOUT",
+        _float(0, strict=True),
+        "seconds > 0, below 1 (the Kubernetes probe timeout)",
+        default=0.8,
+    )
+    health_checkout_timeout: float = _var(
+        "DB_HEALTH_CHECKOUT_TIMEOUT", _float(0, strict=True), "seconds > 0, e.g. 0.2", default=0.2
+    )
+    health_ttl: float = _var("DB_HEALTH_TTL", _float(0), "seconds >= 0, e.g. 1", default=1.0)
+    health_fail_ttl: float = _var(
+        "DB_HEALTH_FAIL_TTL", _float(0), "seconds >= 0, e.g. 0.5", default=0.5
+    )
+    metrics_require_token: bool = _var(
+        "DB_METRICS_REQUIRE_TOKEN", _parse_bool, "true or false", default=False
+    )
+    tracing: bool = _var("DB_TRACING", _parse_bool, "true or false", default=True)
+    trace_connect: bool = _var("DB_TRACE_CONNECT", _parse_bool, "true or false", default=False)
+    trace_query_text: QueryText = _var(
+        "DB_TRACE_QUERY_TEXT", _choice("redact", "omit"), "redact or omit", default="redact"
+    )
+    latency_window: float = _var(
+        "DB_LATENCY_WINDOW", _float(0, strict=True), "seconds > 0, e.g. 300", default=300.0
+    )
+    query_p95_budget_ms: float = _var(
+        "DB_QUERY_P95_BUDGET_MS",
+        _float(0, strict=True),
+        "milliseconds > 0, e.g. 100",
+        default=100.0,
+    )
+    slow_query_ms: float = _var(
+        "DB_SLOW_QUERY_MS", _float(0), "milliseconds (0 = off), e.g. 500", default=500.0
+    )
+    migrate_lock_timeout_ms: int = _var(
+        "DB_MIGRATE_LOCK_TIMEOUT_MS", _int(0), "milliseconds (0 = none), e.g. 5000", default=5_000
+    )
+    migrate_statement_timeout_ms: int = _var(
+        "DB_MIGRATE_STATEMENT_TIMEOUT_MS",
+        _int(0),
+        "milliseconds (0 = none), e.g. 60000",
+        default=60_000,
+    )
+
+    def __post_init__(self) -> None:
+        problems = _cross_checks(self)
+        if problems:
+            raise ConfigurationError(problems)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build settings from ``environ`` (default ``os.environ``); ``overrides`` win over both."""
+        env = os.environ if environ is None else environ
+        problems: list[SettingProblem] = []
+        values: dict[str, Any] = {}
+
+        raw_profile = env.get("DB_ENV", "production").strip().lower() or "production"
+        if raw_profile not in PROFILES:
+            problems.append(
+                SettingProblem(
+                    "DB_ENV",
+                    f"unknown profile {raw_profile[:40]!r}",
+                    "development, test or production",
+                )
+            )
+            raw_profile = "production"
+        values["env"] = raw_profile
+        values.update(PROFILES[raw_profile])
+
+        raw_url = env.get("DATABASE_URL")
+        if raw_url is None or not raw_url.strip():
+            problems.append(
+                SettingProblem(
+                    "DATABASE_URL", "is not set", "postgresql://user:password@host:5432/dbname"
+                )
+            )
+        else:
+            try:
+                values["url"] = parse_database_url(raw_url)
+            except UrlError as exc:
+                problems.append(
+                    SettingProblem(
+                        "DATABASE_URL",
+                        str(exc),
+                        "postgresql://, postgres:// or postgresql+asyncpg:// with a database name, "
+                        "e.g. postgresql://app:secret@db:5432/app",
+                    )
+                )
+
+        for f in fields(cls):
+            name = f.metadata.get("env")
+            if name is None or name not in env:
+                continue
+            try:
+                values[f.name] = f.metadata["parse"](env[name])
+            except ValueError:
+                shown = "(hidden)" if f.name == "health_token" else repr(env[name][:40])
+                problems.append(
+                    SettingProblem(name, f"invalid value {shown}", f.metadata["expected"])
+                )
+        values.update(overrides)
+        if problems:
+            raise ConfigurationError(_scrub(problems, values.get("url")))
+        return cls(**values)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{f.name}={getattr(self, f.name)!r}"
+            for f in fields(self)
+            if f.repr and f.name != "url"
+        )
+        return f"Settings(url={self.safe_url!r}, {shown})"
+
+    @property
+    def async_url(self) -> URL:
+        """The asyncpg URL the engine uses."""
+        return self.url
+
+    @property
+    def sync_url(self) -> URL:
+        """The psycopg 3 URL for yoyo and other synchronous tools."""
+        return to_sync(self.url)
+
+    @property
+    def safe_url(self) -> str:
+        """The URL with the password replaced by ``***``: for logs and errors."""
+        return self.url.render_as_string(hide_password=True)
+
+    def asyncpg_connect_args(self) -> dict[str, Any]:
+        """``connect_args`` for create_async_engine: timeouts and server settings."""
+        server_settings = {"application_name": self.application_name}
+        if self.statement_timeout_ms:
+            server_settings["statement_timeout"] = str(self.statement_timeout_ms)
+        args: dict[str, Any] = {"timeout": self.connect_timeout, "server_settings": server_settings}
+        if self.command_timeout:
+            args["command_timeout"] = self.command_timeout
+        return args
+
+
+def _scrub(problems: list[SettingProblem], url: URL | None) -> list[SettingProblem]:
+    """Belt and braces: no problem text may carry the URL's password, wherever it came from."""
+    secret = url.password if url is not None else None
+    if not secret:
+        return problems
+    return [
+        SettingProblem(p.variable, p.problem.replace(str(secret), "***"), p.expected)
+        for p in problems
+    ]
+
+
+def _cross_checks(s: Settings) -> list[SettingProblem]:
+    problems = []
+    if s.warmup_connections > s.pool_size:
+        problems.append(
+            SettingProblem(
+                "DB_WARMUP_CONNECTIONS",
+                f"{s.warmup_connections} is more than DB_POOL_SIZE={s.pool_size}",
+                "a number <= DB_POOL_SIZE",
+            )
+        )
+    if s.connect_retry_initial > s.connect_retry_max:
+        problems.append(
+            SettingProblem(
+                "DB_CONNECT_RETRY_INITIAL", "is larger than DB_CONNECT_RETRY_MAX", "initial <= max"
+            )
+        )
+    if s.health_checkout_timeout >= s.health_timeout:
+        problems.append(
+            SettingProblem(
+                "DB_HEALTH_CHECKOUT_TIMEOUT",
+                "is not below DB_HEALTH_TIMEOUT",
+                "a checkout wait shorter than the whole check deadline",
+            )
+        )
+    return problems

