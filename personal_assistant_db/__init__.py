@@ -3,7 +3,6 @@
 Nothing happens at import time: no engine, no connection, no logging configuration.
 """
 
-
 from .database import STATE_KEY, Database
 from .errors import (
     AnalysisError,
