@@ -93,14 +93,17 @@ class ThrowawayServer:
     ``url`` stays the same across restarts.
     """
 
-    def __init__(self, base_dir: str | Path | None = None) -> None:
+    def __init__(self, base_dir: str | Path | None = None, *, password: str | None = None) -> None:
+        """``password``: require scram-sha-256 over TCP, with this password for ``postgres``."""
         self.bindir = _find_bindir()
+        self.password = password
         self._owned_dir = base_dir is None
         self.base = Path(base_dir or tempfile.mkdtemp(prefix="pa-db-pg-"))
         self.datadir = self.base / "data"
         self.port = _free_port()
         self.user = self._system_user()
-        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        auth = f"postgres:{password}@" if password else "postgres@"
+        self.url = f"postgresql://{auth}127.0.0.1:{self.port}/postgres"
         self.has_pg_stat_statements = self._has_extension("pg_stat_statements")
         self.running = False
 
@@ -124,11 +127,7 @@ class ThrowawayServer:
             text=True,
             check=False,
         ).stdout.strip()
-        candidates = [Path(sharedir)] if sharedir else []
-        candidates += [
-            self.bindir.parent.parent.parent.parent / "share/postgresql" / self.bindir.parent.name
-        ]
-        return any((c / "extension" / f"{name}.control").exists() for c in candidates)
+        return bool(sharedir) and (Path(sharedir) / "extension" / f"{name}.control").exists()
 
     def _run(self, *args: str) -> None:
         subprocess.run(
@@ -149,13 +148,20 @@ class ThrowawayServer:
             while parent != parent.parent:  # let the server user traverse to its directory
                 os.chmod(parent, os.stat(parent).st_mode | 0o011)  # noqa: S103 - traverse only
                 parent = parent.parent
+        auth = ["--auth=trust"]
+        if self.password:
+            pwfile = self.base / "pwfile"
+            pwfile.write_text(self.password + "\n")
+            if self.user is not None:
+                shutil.chown(pwfile, self.user)
+            auth = ["--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}"]
         self._run(
             "initdb",
             "-D",
             str(self.datadir),
             "-U",
             "postgres",
-            "--auth=trust",
+            *auth,
             "-E",
             "UTF8",
             "--no-sync",
