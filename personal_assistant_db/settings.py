@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
+from urllib.parse import unquote
 
 from sqlalchemy.engine import URL
 
@@ -271,7 +272,7 @@ class Settings:
                 )
         values.update(overrides)
         if problems:
-            raise ConfigurationError(_scrub(problems, values.get("url")))
+            raise ConfigurationError(_scrub(problems, raw_url or ""))
         return cls(**values)
 
     def __repr__(self) -> str:
@@ -308,15 +309,21 @@ class Settings:
         return args
 
 
-def _scrub(problems: list[SettingProblem], url: URL | None) -> list[SettingProblem]:
-    """Belt and braces: no problem text may carry the URL's password, wherever it came from."""
-    secret = url.password if url is not None else None
-    if not secret:
+def _scrub(problems: list[SettingProblem], raw_url: str) -> list[SettingProblem]:
+    """Belt and braces: no problem text may carry the URL's password, even an unparsable URL's."""
+    rest = raw_url.split("://", 1)[-1]
+    userinfo = rest.rsplit("@", 1)[0] if "@" in rest else ""
+    secret = userinfo.split(":", 1)[1] if ":" in userinfo else ""
+    secrets = {x for x in (secret, unquote(secret)) if x}
+    if not secrets:
         return problems
-    return [
-        SettingProblem(p.variable, p.problem.replace(str(secret), "***"), p.expected)
-        for p in problems
-    ]
+    scrubbed = []
+    for p in problems:
+        text = p.problem
+        for value in sorted(secrets, key=len, reverse=True):
+            text = text.replace(value, "***")
+        scrubbed.append(SettingProblem(p.variable, text, p.expected))
+    return scrubbed
 
 
 def _cross_checks(s: Settings) -> list[SettingProblem]:

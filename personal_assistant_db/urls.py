@@ -23,7 +23,7 @@ _SSL_TO_PSYCOPG = {"ssl": "sslmode"}
 _SSL_TO_ASYNCPG = {"sslmode": "ssl"}
 
 # scheme://user:password@  -> scheme://user:***@   (any scheme, any user, password up to the last @)
-_USERINFO = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s]*:)(?P<pw>[^\s]*)@(?=[^@\s]*)")
+_USERINFO = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s]*:)(?P<pw>\S*)@")
 
 
 class UrlError(ValueError):
@@ -58,7 +58,7 @@ def _normalize_socket_host(url: URL) -> URL:
     if host and host.startswith("/"):
         query = dict(url.query)
         query["host"] = host
-        return url.set(host=None, query=query)
+        return url._replace(host=None).set(query=query)  # set() ignores host=None
     return url
 
 

@@ -1,0 +1,139 @@
+"""Settings.from_env: profiles, validation that lists every problem, secrets never shown."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from personal_assistant_db import ConfigurationError, Settings
+from personal_assistant_db.settings import PROFILES
+
+CANARY = "Canary-Pa55word-7xq"
+URL = f"postgresql://app:{CANARY}@db.example:5432/app"
+ENV_NAMES = [f.metadata["env"] for f in fields(Settings) if "env" in f.metadata]
+
+values = st.one_of(
+    st.sampled_from(
+        ["", "0", "1", "-1", "abc", "true", "off", "0.5", "1e309", "nan", "30", "degraded"]
+    ),
+    st.integers(-5, 500).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(str),
+    st.text(max_size=12),
+    st.just(CANARY),
+)
+environments = st.fixed_dictionaries(
+    {
+        "DATABASE_URL": st.sampled_from(
+            [URL, URL.replace("postgresql", "mysql"), "", f"nonsense {CANARY}"]
+        )
+    },
+    optional={
+        "DB_ENV": st.sampled_from(["development", "test", "production", "staging", ""]),
+        **{name: values for name in ENV_NAMES},
+    },
+)
+
+
+@given(environments)
+def test_any_environment_gives_settings_or_one_clear_error(env: dict[str, str]) -> None:
+    try:
+        settings = Settings.from_env(env)
+    except ConfigurationError as exc:
+        text = str(exc)
+        assert exc.problems, "a ConfigurationError always lists its problems"
+        for problem in exc.problems:
+            assert problem.variable in {"DATABASE_URL", "DB_ENV", *ENV_NAMES}
+            assert problem.problem and problem.expected
+    else:
+        text = repr(settings) + settings.safe_url
+        assert settings.url.password == CANARY
+    if "://" in env["DATABASE_URL"]:  # the canary is the URL's password: it must never show
+        assert CANARY not in text
+
+
+def test_every_bad_variable_is_listed_at_once() -> None:
+    env = {
+        "DATABASE_URL": "mysql://u:pw@h/d",
+        "DB_ENV": "staging",
+        "DB_POOL_SIZE": "abc",
+        "DB_MAX_OVERFLOW": "-1",
+        "DB_POOL_TIMEOUT": "0",
+        "DB_STARTUP_MODE": "maybe",
+    }
+    with pytest.raises(ConfigurationError) as info:
+        Settings.from_env(env)
+    listed = [p.variable for p in info.value.problems]
+    assert listed == [
+        "DB_ENV",
+        "DATABASE_URL",
+        "DB_POOL_SIZE",
+        "DB_MAX_OVERFLOW",
+        "DB_POOL_TIMEOUT",
+        "DB_STARTUP_MODE",
+    ]
+    assert "expected a whole number >= 1" in str(info.value)
+
+
+@pytest.mark.parametrize("size", ["abc", "-1", "0", "1.5", ""])
+def test_bad_pool_size_names_the_variable(size: str) -> None:
+    with pytest.raises(ConfigurationError, match="DB_POOL_SIZE: invalid value"):
+        Settings.from_env({"DATABASE_URL": URL, "DB_POOL_SIZE": size})
+
+
+def test_missing_url_says_what_is_expected() -> None:
+    with pytest.raises(
+        ConfigurationError, match=r"DATABASE_URL: is not set; expected postgresql://"
+    ):
+        Settings.from_env({})
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_profile_defaults_apply_and_explicit_variables_win(profile: str) -> None:
+    settings = Settings.from_env({"DATABASE_URL": URL, "DB_ENV": profile})
+    for key, value in PROFILES[profile].items():
+        assert getattr(settings, key) == value
+    explicit = Settings.from_env({"DATABASE_URL": URL, "DB_ENV": profile, "DB_POOL_SIZE": "17"})
+    assert explicit.pool_size == 17
+
+
+def test_cross_field_rules() -> None:
+    with pytest.raises(
+        ConfigurationError, match="DB_WARMUP_CONNECTIONS: 6 is more than DB_POOL_SIZE=5"
+    ):
+        Settings.from_env({"DATABASE_URL": URL, "DB_POOL_SIZE": "5", "DB_WARMUP_CONNECTIONS": "6"})
+
+
+def test_repr_and_errors_hide_the_password_and_the_token() -> None:
+    token = "tok-" + "x" * 20
+    settings = Settings.from_env({"DATABASE_URL": URL, "DB_HEALTH_TOKEN": token})
+    assert CANARY not in repr(settings) and token not in repr(settings)
+    assert "app:***@db.example" in repr(settings)
+    with pytest.raises(ConfigurationError) as info:
+        Settings.from_env({"DATABASE_URL": URL, "DB_HEALTH_TOKEN": "short"})
+    assert "DB_HEALTH_TOKEN: invalid value (hidden)" in str(info.value)
+
+
+def test_both_driver_urls_are_derived() -> None:
+    settings = Settings.from_env({"DATABASE_URL": URL})
+    assert settings.async_url.drivername == "postgresql+asyncpg"
+    assert settings.sync_url.drivername == "postgresql+psycopg"
+    assert settings.sync_url.password == CANARY
+
+
+def test_connect_args_carry_timeouts_and_application_name() -> None:
+    settings = Settings.from_env(
+        {
+            "DATABASE_URL": URL,
+            "DB_APPLICATION_NAME": "svc-a",
+            "DB_STATEMENT_TIMEOUT_MS": "1500",
+            "DB_COMMAND_TIMEOUT": "9",
+        }
+    )
+    assert settings.asyncpg_connect_args() == {
+        "timeout": 10.0,
+        "command_timeout": 9.0,
+        "server_settings": {"application_name": "svc-a", "statement_timeout": "1500"},
+    }
