@@ -88,6 +88,7 @@ class PoolMeter:
 
     def __init__(self, window: int = 2048) -> None:
         self.waiting = 0
+        self.creating = 0
         self.checkouts = 0
         self.reused = 0
         self.timeouts = 0
@@ -103,16 +104,23 @@ class PoolMeter:
         self.on_use: list[Callable[[float], None]] = []
         self.on_timeout: list[Callable[[], None]] = []
 
+    def record_wait(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        for hook in self.on_wait:
+            hook(seconds)
+
     def snapshot(self, pool: Any) -> PoolStats:
         waits = sorted(self.waits)
-        used = pool.checkedout()
+        # checkedout() also counts slots whose connection is still being created; those callers
+        # are waiting, not using.
+        used = pool.checkedout() - self.creating
         size = pool.size()
         return PoolStats(
             size=size,
             max_overflow=pool._max_overflow,
             used=used,
             idle=pool.checkedin(),
-            overflow_in_use=max(0, pool.overflow()),
+            overflow_in_use=max(0, used - size),
             waiting=self.waiting,
             checkouts=self.checkouts,
             reused_checkouts=self.reused,
@@ -177,22 +185,28 @@ class MeasuredPool(AsyncAdaptedQueuePool):
         meter.waiting += 1
         started = time.perf_counter()
         try:
-            return super().connect()
+            connection = super().connect()
         except exc.TimeoutError:
+            meter.waiting -= 1
+            meter.record_wait(time.perf_counter() - started)
             meter.timeouts += 1
             for on_timeout in meter.on_timeout:
                 on_timeout()
             raise
-        finally:
+        except BaseException:
             meter.waiting -= 1
-            waited = time.perf_counter() - started
-            meter.waits.append(waited)
-            for hook in meter.on_wait:
-                hook(waited)
+            raise
+        meter.waiting -= 1
+        meter.record_wait(time.perf_counter() - started)
+        return connection
 
     def _create_connection(self) -> Any:
         started = time.perf_counter()
-        record = super()._create_connection()
+        self.meter.creating += 1
+        try:
+            record = super()._create_connection()
+        finally:
+            self.meter.creating -= 1
         took = time.perf_counter() - started
         self.meter.create_times.append(took)
         for hook in self.meter.on_create:

@@ -43,7 +43,7 @@ def test_any_environment_gives_settings_or_one_clear_error(env: dict[str, str]) 
         settings = Settings.from_env(env)
     except ConfigurationError as exc:
         text = str(exc)
-        assert exc.problems, "a ConfigurationError always lists its problems"
+        assert exc.problems, "a ConfigurationError always lists its problems"  # noqa: PT017
         for problem in exc.problems:
             assert problem.variable in {"DATABASE_URL", "DB_ENV", *ENV_NAMES}
             assert problem.problem and problem.expected

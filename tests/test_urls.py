@@ -34,10 +34,7 @@ def render(
     scheme: str, user: str, password: str | None, host: str, port: int | None, db: str
 ) -> str:
     url = URL.create(scheme, username=user, password=password, host=None, port=port, database=db)
-    if host.startswith("/"):
-        url = url.update_query_dict({"host": host})
-    else:
-        url = url.set(host=host)
+    url = url.update_query_dict({"host": host}) if host.startswith("/") else url.set(host=host)
     return url.render_as_string(hide_password=False)
 
 
@@ -53,7 +50,7 @@ url_parts = st.tuples(
 
 @given(url_parts)
 def test_translation_round_trips(parts: tuple[str, str, str | None, str, int | None, str]) -> None:
-    scheme, user, password, host, port, db = parts
+    _scheme, user, password, _host, port, db = parts
     parsed = parse_database_url(render(*parts))
     assert parsed.drivername == "postgresql+asyncpg"
     assert (parsed.username, parsed.password, parsed.database, parsed.port) == (
@@ -74,7 +71,7 @@ def test_translation_round_trips(parts: tuple[str, str, str | None, str, int | N
 def test_redaction_hides_every_password(
     parts: tuple[str, str, str | None, str, int | None, str],
 ) -> None:
-    scheme, user, password, host, port, db = parts
+    scheme = parts[0]
     text = render(*parts)
     hidden = to_async(parse_database_url(text)).set(drivername=scheme)
     expected = hidden.render_as_string(hide_password=True)
