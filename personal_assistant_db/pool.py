@@ -136,8 +136,6 @@ class PoolMeter:
     def attach(self, engine: Engine) -> None:
         """Count pool events of ``engine`` (the sync engine behind an AsyncEngine)."""
         event.listen(engine, "connect", self._on_connect)
-        event.listen(engine, "checkout", self._on_checkout)
-        event.listen(engine, "checkin", self._on_checkin)
         event.listen(engine, "close", self._on_close)
         event.listen(engine, "close_detached", self._on_close_detached)
         event.listen(engine, "invalidate", self._on_invalidate)
@@ -146,22 +144,6 @@ class PoolMeter:
     def _on_connect(self, dbapi_conn: Any, record: ConnectionPoolEntry) -> None:
         self.created += 1
         record.info[_FRESH] = True
-
-    def _on_checkout(
-        self, dbapi_conn: Any, record: ConnectionPoolEntry, proxy: PoolProxiedConnection
-    ) -> None:
-        self.checkouts += 1
-        if record.info.pop(_FRESH, None) is None:
-            self.reused += 1
-        if self.on_use:
-            record.info[_CHECKED_OUT_AT] = time.perf_counter()
-
-    def _on_checkin(self, dbapi_conn: Any, record: ConnectionPoolEntry) -> None:
-        started = record.info.pop(_CHECKED_OUT_AT, None)
-        if started is not None:
-            used_for = time.perf_counter() - started
-            for hook in self.on_use:
-                hook(used_for)
 
     def _on_close(self, dbapi_conn: Any, record: ConnectionPoolEntry) -> None:
         self.closed += 1
@@ -180,6 +162,8 @@ class MeasuredPool(AsyncAdaptedQueuePool):
 
     meter: PoolMeter
 
+    # Checkouts and returns are counted here rather than with pool events: an event dispatch
+    # on every checkout and checkin cost about 5 % of throughput (bench/pool.py).
     def connect(self) -> PoolProxiedConnection:
         meter = self.meter
         meter.waiting += 1
@@ -197,8 +181,25 @@ class MeasuredPool(AsyncAdaptedQueuePool):
             meter.waiting -= 1
             raise
         meter.waiting -= 1
-        meter.record_wait(time.perf_counter() - started)
+        now = time.perf_counter()
+        meter.record_wait(now - started)
+        meter.checkouts += 1
+        info = connection.record_info
+        if info is not None:
+            if info.pop(_FRESH, None) is None:
+                meter.reused += 1
+            if meter.on_use:
+                info[_CHECKED_OUT_AT] = now
         return connection
+
+    def _do_return_conn(self, record: ConnectionPoolEntry) -> None:
+        if self.meter.on_use:
+            started = record.info.pop(_CHECKED_OUT_AT, None)
+            if started is not None:
+                used_for = time.perf_counter() - started
+                for hook in self.meter.on_use:
+                    hook(used_for)
+        super()._do_return_conn(record)
 
     def _create_connection(self) -> Any:
         started = time.perf_counter()
