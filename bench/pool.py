@@ -74,7 +74,7 @@ async def main(args: argparse.Namespace) -> None:
             pool_size=POOL,
             max_overflow=0,
             pool_pre_ping=s.pool_pre_ping,
-            pool_recycle=int(s.pool_recycle),
+            pool_recycle=s.pool_recycle,
             connect_args=s.asyncpg_connect_args(),
         )
         raw = await asyncpg.create_pool(

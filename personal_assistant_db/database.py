@@ -168,7 +168,7 @@ class Database:
             pool_size=s.pool_size,
             max_overflow=s.max_overflow,
             pool_timeout=s.pool_timeout,
-            pool_recycle=int(s.pool_recycle),
+            pool_recycle=s.pool_recycle,
             pool_pre_ping=s.pool_pre_ping,
             pool_use_lifo=s.pool_use_lifo,
             connect_args=s.asyncpg_connect_args(),

@@ -130,8 +130,8 @@ class Settings:
     pool_timeout: float = _var(
         "DB_POOL_TIMEOUT", _float(0, strict=True), "seconds > 0, e.g. 30", default=30.0
     )
-    pool_recycle: float = _var(
-        "DB_POOL_RECYCLE", _float(-1), "seconds (-1 disables), e.g. 3600", default=3600.0
+    pool_recycle: int = _var(
+        "DB_POOL_RECYCLE", _int(-1), "whole seconds (-1 disables), e.g. 3600", default=3600
     )
     pool_pre_ping: bool = _var("DB_POOL_PRE_PING", _parse_bool, "true or false", default=True)
     pool_use_lifo: bool = _var("DB_POOL_USE_LIFO", _parse_bool, "true or false", default=False)
