@@ -24,6 +24,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "personal_assistant_db.cli_probe",
         "GET a health URL; exit 0 on 2xx (for Docker HEALTHCHECK)",
     ),
+    "migrate": (
+        "personal_assistant_db.cli_migrate",
+        "schema migrations: status, apply, rollback, verify, lint, assess, unlock",
+    ),
 }
 
 

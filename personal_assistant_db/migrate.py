@@ -1,0 +1,210 @@
+"""Migrations for the auth/RBAC schema, on top of yoyo's Python API.
+
+- ``migration_status(conn)``: async and cheap, for readiness ("migrations at head").
+- ``status``, ``apply``, ``rollback``, ``unlock``: synchronous, for ``pa-db migrate``, the demo
+  and the container's ``migrate`` service. They take ``Settings`` (its psycopg URL and migrate
+  timeouts) or a database URL in any accepted form.
+- ``verify``, ``lint`` and ``assess`` live in their own modules and are re-exported here.
+
+Rollbacks are always explicit: ``--to ID`` (ID stays applied), ``--steps N`` or ``--all``;
+never yoyo's silent one-migration batch default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import text
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from .errors import MigrationError, UnknownMigration
+from .migrate_assess import assess
+from .migrate_lint import lint
+from .migrate_runner import Runner
+from .migrate_source import read_manifest, shipped, shipped_ids
+from .migrate_target import Target, target_of
+from .migrate_verify import verify
+from .settings import Settings
+
+__all__ = [
+    "MigrationStatus",
+    "StatusReport",
+    "apply",
+    "assess",
+    "lint",
+    "migration_status",
+    "rollback",
+    "status",
+    "unlock",
+    "verify",
+]
+
+Source = Settings | str | URL
+
+
+@dataclass(frozen=True)
+class MigrationStatus:
+    """Applied and pending migration IDs (pending in apply order)."""
+
+    applied: tuple[str, ...]
+    pending: tuple[str, ...]
+
+    @property
+    def at_head(self) -> bool:
+        return not self.pending
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+async def migration_status(conn: AsyncConnection, *, schema: str | None = None) -> MigrationStatus:
+    """Applied/pending from yoyo's ``_yoyo_migration``; a missing table means all pending.
+
+    Cheap enough for a readiness probe: a ``to_regclass`` lookup plus one query on the table; the
+    shipped IDs are read from the package once per process. ``schema`` is the ``?schema=``
+    option (default: the connection's search_path, as yoyo uses).
+    """
+    table = f"{_quote(schema)}._yoyo_migration" if schema else "_yoyo_migration"
+    exists = (await conn.execute(text("SELECT to_regclass(:t) IS NOT NULL"), {"t": table})).scalar()
+    ids = shipped_ids()
+    if not exists:
+        return MigrationStatus(applied=(), pending=ids)
+    rows = await conn.execute(
+        text(f"SELECT migration_id FROM {table} ORDER BY applied_at_utc, migration_id")
+    )
+    applied = tuple(str(r[0]) for r in rows)
+    done = set(applied)
+    return MigrationStatus(applied=applied, pending=tuple(i for i in ids if i not in done))
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    """What ``pa-db migrate status`` shows: applied, pending, and any drift."""
+
+    applied: tuple[str, ...]
+    pending: tuple[str, ...]
+    unknown: tuple[str, ...] = ()  # applied but not shipped by this package
+    drift: tuple[str, ...] = field(default=())  # human-readable drift findings
+
+    @property
+    def at_head(self) -> bool:
+        return not self.pending
+
+
+def status(source: Source | Target) -> StatusReport:
+    """Applied and pending migrations, plus content drift against the MANIFEST."""
+    target = _target(source)
+    with Runner(target) as runner:
+        applied = runner.applied()
+        recorded = runner.recorded_hashes()
+    return _report(applied, recorded)
+
+
+def _report(applied: list[str], recorded: dict[str, str]) -> StatusReport:
+    ids = shipped_ids()
+    manifest = read_manifest()
+    current = {m.id: m.sha256 for m in shipped()}
+    drift: list[str] = []
+    for mid in ids:
+        if manifest.get(mid) != current[mid]:
+            drift.append(f"{mid}: file content differs from the MANIFEST (package edited)")
+    for mid in applied:
+        if mid in recorded and mid in current and recorded[mid] != current[mid]:
+            drift.append(f"{mid}: changed since it was applied (recorded sha256 differs)")
+    return StatusReport(
+        applied=tuple(applied),
+        pending=tuple(i for i in ids if i not in set(applied)),
+        unknown=tuple(i for i in applied if i not in set(ids)),
+        drift=tuple(drift),
+    )
+
+
+def _target(source: Source | Target) -> Target:
+    return source if isinstance(source, Target) else target_of(source)
+
+
+def _check_id(mid: str, flag: str = "--to") -> None:
+    if mid not in shipped_ids():
+        known = ", ".join(shipped_ids())
+        raise UnknownMigration(f"{flag} {mid!r} is not a migration in this package; known: {known}")
+
+
+def apply(
+    source: Source | Target,
+    *,
+    to: str | None = None,
+    dry_run: bool = False,
+    lock_wait: float = 10.0,
+) -> list[str]:
+    """Apply pending migrations, up to and including ``to``; return the IDs applied (or planned)."""
+    ids = shipped_ids()
+    if to is not None:
+        _check_id(to)
+        ids = ids[: ids.index(to) + 1]
+    with Runner(_target(source), lock_wait=lock_wait) as runner, runner.locked():
+        done = set(runner.applied())
+        plan = [i for i in ids if i not in done]
+        if dry_run:
+            return plan
+        applied: list[str] = []
+        for mid in plan:
+            runner.apply_one(mid)
+            applied.append(mid)
+        return applied
+
+
+def rollback(
+    source: Source | Target,
+    *,
+    to: str | None = None,
+    steps: int | None = None,
+    all: bool = False,
+    dry_run: bool = False,
+    lock_wait: float = 10.0,
+) -> list[str]:
+    """Roll back, newest first: to ``to`` (which stays applied), ``steps`` migrations, or ``all``.
+
+    Exactly one of them must be given. Returns the IDs rolled back (or planned, on a dry run).
+    """
+    chosen = [x for x in (to is not None, steps is not None, all) if x]
+    if len(chosen) != 1:
+        raise MigrationError("rollback needs exactly one of --to ID, --steps N or --all")
+    if steps is not None and (isinstance(steps, bool) or steps < 1):
+        raise MigrationError(f"--steps must be a whole number >= 1, got {steps!r}")
+    if to is not None:
+        _check_id(to)
+    with Runner(_target(source), lock_wait=lock_wait) as runner, runner.locked():
+        applied = set(runner.applied())
+        order = [i for i in shipped_ids() if i in applied]  # dependency order
+        if to is not None:
+            if to not in applied:
+                raise MigrationError(
+                    f"--to {to!r} is not applied, so there is nothing to roll back to it "
+                    f"(use `apply --to {to}`)"
+                )
+            plan = order[order.index(to) + 1 :]
+        elif steps is not None:
+            if steps > len(order):
+                raise MigrationError(
+                    f"--steps {steps} is more than the {len(order)} applied migration(s)"
+                    " (use --all to roll back everything)"
+                )
+            plan = order[-steps:]
+        else:
+            plan = order
+        plan.reverse()
+        if dry_run:
+            return plan
+        rolled: list[str] = []
+        for mid in plan:
+            runner.rollback_one(mid)
+            rolled.append(mid)
+        return rolled
+
+
+def unlock(source: Source | Target) -> int:
+    """Remove a stale yoyo lock row; returns how many rows were removed."""
+    with Runner(_target(source)) as runner:
+        return runner.unlock()
