@@ -1,0 +1,174 @@
+"""Telemetry: traces, metrics and percentiles for one Database, attached through its hooks.
+
+    db = Database.from_env()
+    telemetry = Telemetry(db)          # registers on_start/on_stop hooks; creates no engine
+    app = Starlette(lifespan=db.lifespan, routes=[Mount("/health", health_app(db, telemetry))])
+
+On start it listens on ``db.engine.sync_engine`` and on the PoolMeter hooks; on stop it detaches
+and flushes (and shuts down) a tracer provider it created itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.trace import SpanKind
+
+from .exporter import TraceExport, tracer_provider_from_env
+from .latency import LatencyWindow, OperationLatency
+from .metrics import PoolInstruments, create_duration_histogram
+from .prometheus import PrometheusExposition
+from .tracing import QueryObserver
+
+if TYPE_CHECKING:
+    from ..database import Database
+
+__all__ = ["Telemetry"]
+
+_SCOPE = "personal_assistant_db"
+
+
+class Telemetry:
+    """Query spans, semconv metrics, Prometheus exposition and windowed percentiles for ``db``.
+
+    - ``tracer_provider``: use this provider; default: the host's global one if set, else one
+      built from ``OTEL_*`` (see exporter.py), else no spans. ``settings.tracing=False`` turns
+      spans off whatever is passed.
+    - ``meter_provider``: record into the host's provider instead of our private one; then
+      ``prometheus_exposition()`` is empty and the host exports the metrics.
+    - ``environ``: the mapping to read ``OTEL_*`` from (default ``os.environ``).
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        tracer_provider: trace.TracerProvider | None = None,
+        meter_provider: metrics.MeterProvider | None = None,
+        environ: Mapping[str, str] | None = None,
+        metrics_enabled: bool = True,
+        export_timeout: float = 10.0,
+    ) -> None:
+        self.db = db
+        s = db.settings
+        self.settings = s
+        self.latency = LatencyWindow(s.latency_window)
+        self._environ = environ
+        self._export_timeout = export_timeout
+        self._given_tracer_provider = tracer_provider
+        self.export: TraceExport = TraceExport(provider=None)
+        self.exposition = PrometheusExposition()
+        self._own_meter_provider: MeterProvider | None = None
+        if meter_provider is None:
+            meter_provider = self._own_meter_provider = MeterProvider(
+                metric_readers=[self.exposition.reader], shutdown_on_exit=False
+            )
+        meter = meter_provider.get_meter(_SCOPE)
+        self.metrics_enabled = metrics_enabled
+        self.pool = PoolInstruments(meter, db, s.application_name)
+        url = s.url
+        self.observer = QueryObserver(
+            tracer=None,
+            duration=create_duration_histogram(meter) if metrics_enabled else None,
+            latency=self.latency,
+            span_base=_span_base(url.database, url.host, url.port),
+            metric_base={"db.system.name": "postgresql"},
+            namespace=url.database,
+            query_text=s.trace_query_text,
+            slow_query_seconds=s.slow_query_ms / 1000,
+        )
+        db.add_hooks(on_start=self._on_start, on_stop=self._on_stop)
+
+    def __repr__(self) -> str:
+        tracing = "on" if self.observer.tracer is not None else "off"
+        return f"<Telemetry tracing={tracing} attached={self.observer.attached}>"
+
+    # -- lifecycle (Database hooks) ---------------------------------------------------------
+    def _on_start(self, db: Database) -> None:
+        provider: trace.TracerProvider | None = None
+        if self.settings.tracing:
+            if self._given_tracer_provider is not None:
+                self.export = TraceExport(provider=self._given_tracer_provider, owned=False)
+            else:
+                self.export = tracer_provider_from_env(
+                    self._environ, export_timeout=self._export_timeout
+                )
+            provider = self.export.provider
+        self.observer.tracer = provider.get_tracer(_SCOPE) if provider is not None else None
+        self.observer.attach(db.engine.sync_engine)
+        if self.metrics_enabled:
+            self.pool.attach()
+        if self.settings.trace_connect and self.observer.tracer is not None:
+            db.meter.on_wait.append(self._connect_span)
+
+    async def _on_stop(self, db: Database) -> None:
+        self.uninstrument()
+        export, self.export = self.export, TraceExport(provider=None)
+        if export.owned:
+            await asyncio.to_thread(export.shutdown)
+
+    def uninstrument(self) -> None:
+        """Remove every listener and hook from the engine and pool (idempotent)."""
+        self.observer.detach()
+        self.pool.detach()
+        while self._connect_span in self.db.meter.on_wait:
+            self.db.meter.on_wait.remove(self._connect_span)
+        self.observer.tracer = None
+
+    def close(self) -> None:
+        """Shut down our private meter provider (the Prometheus reader stops collecting)."""
+        if self._own_meter_provider is not None:
+            self._own_meter_provider.shutdown()
+            self._own_meter_provider = None
+
+    def _connect_span(self, seconds: float) -> None:
+        tracer = self.observer.tracer
+        if tracer is None:
+            return
+        end = time.time_ns()
+        span = tracer.start_span(
+            "connect",
+            kind=SpanKind.CLIENT,
+            attributes=self.observer.span_base,
+            start_time=end - int(seconds * 1e9),
+        )
+        span.end(end_time=end)
+
+    # -- reading (health, alerts) -----------------------------------------------------------
+    def latency_snapshot(self) -> dict[str, OperationLatency]:
+        """Operation name -> count and P50/P95/P99 (seconds) over ``settings.latency_window``."""
+        return self.latency.snapshot()
+
+    def overall_p95(self) -> float | None:
+        """P95 of every query in the window (seconds), or None when there was none."""
+        overall = self.latency.overall()
+        return None if overall is None else overall.p95
+
+    def p95_over_budget(self) -> bool:
+        """True when the overall P95 exceeds ``DB_QUERY_P95_BUDGET_MS``."""
+        p95 = self.overall_p95()
+        return p95 is not None and p95 * 1000 > self.settings.query_p95_budget_ms
+
+    def prometheus_exposition(self, accept_header: str | None = None) -> tuple[bytes, str]:
+        """(body, content type) of the Prometheus exposition of our metrics."""
+        return self.exposition.render(accept_header)
+
+    @property
+    def dropped_spans(self) -> int:
+        """Spans lost because export failed (endpoint down), since start."""
+        return self.export.exporter.dropped if self.export.exporter is not None else 0
+
+
+def _span_base(database: str | None, host: str | None, port: int | None) -> dict[str, Any]:
+    attrs: dict[str, Any] = {"db.system.name": "postgresql"}
+    if database:
+        attrs["db.namespace"] = database
+    if host:
+        attrs["server.address"] = host
+        attrs["server.port"] = port or 5432
+    return attrs
