@@ -22,8 +22,9 @@ ACCEPTED_SCHEMES = ("postgresql", "postgres", "postgresql+asyncpg", "postgresql+
 _SSL_TO_PSYCOPG = {"ssl": "sslmode"}
 _SSL_TO_ASYNCPG = {"sslmode": "ssl"}
 
-# scheme://user:password@  -> scheme://user:***@   (any scheme, any user, password up to the last @)
-_USERINFO = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s]*:)(?P<pw>\S*)@")
+# scheme://user:password@  -> scheme://user:***@ . The password may hold spaces (SQLAlchemy renders
+# them raw) but not "/" or "@" (rendered %2F and %40), so "http://host:8080/x a@b" is left alone.
+_USERINFO = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s]*:)(?P<pw>[^@/\n]*)@")
 
 
 class UrlError(ValueError):

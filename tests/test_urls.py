@@ -78,6 +78,11 @@ def test_redaction_hides_every_password(
     assert redact_url(f"could not use {text} today") == f"could not use {expected} today"
 
 
+def test_urls_with_ports_and_later_at_signs_are_left_alone() -> None:
+    text = "GET http://api:8080/users?mail=a@b.example failed"
+    assert redact_url(text) == text
+
+
 def test_socket_host_forms_are_normalized() -> None:
     a = parse_database_url("postgresql://app@%2Fvar%2Frun%2Fpostgresql/app")
     b = parse_database_url("postgres://app@/app?host=/var/run/postgresql")
