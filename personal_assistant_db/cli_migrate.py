@@ -135,13 +135,18 @@ def _rollback(args: argparse.Namespace, target: Target) -> int:
 
 def _verify(args: argparse.Namespace, target: Target) -> int:
     report = verify(target)
-    lines = [f"  {p}" for p in report.problems]
+    lines = [f"  note: {n}" for n in report.notes] + [f"  {p}" for p in report.problems]
     lines.append(
         f"verify: OK ({len(report.applied)} applied)"
         if report.ok
         else f"verify: {len(report.problems)} problem(s)"
     )
-    payload = {"ok": report.ok, "applied": list(report.applied), "problems": list(report.problems)}
+    payload = {
+        "ok": report.ok,
+        "applied": list(report.applied),
+        "problems": list(report.problems),
+        "notes": list(report.notes),
+    }
     _emit(args, payload, lines)
     return 0 if report.ok else 1
 

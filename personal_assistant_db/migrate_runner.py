@@ -47,17 +47,23 @@ class Runner:
         self._migrations: dict[str, Any] = {}
 
     def __enter__(self) -> Runner:
-        with self.target.connect() as conn:  # clear errors for a missing database or schema
+        # target.connect() gives clear errors for a missing database or schema. Two runners
+        # starting together would race creating the bookkeeping tables (ours, and yoyo's
+        # yoyo_lock, whose creation error yoyo swallows): an advisory lock serializes set-up.
+        with self.target.connect() as conn:
+            conn.execute("SELECT pg_advisory_lock(hashtext('pa_db_migrate:' || current_schema()))")
             conn.execute(
                 sql.SQL(
                     "CREATE TABLE IF NOT EXISTS {} (migration_id text PRIMARY KEY,"
                     " sha256 text NOT NULL, recorded_at timestamptz NOT NULL DEFAULT now())"
                 ).format(self.target.qualified(HASH_TABLE))
             )
-        try:
-            self._backend = get_backend(self.target.yoyo_uri())
-        except psycopg.Error as exc:
-            raise MigrationError(f"yoyo could not open {self.target.safe_url}: {exc}") from None
+            try:
+                self._backend = get_backend(self.target.yoyo_uri())
+            except psycopg.Error as exc:
+                raise MigrationError(
+                    f"yoyo could not open {self.target.safe_url}: {type(exc).__name__}"
+                ) from None
         self._migrations = {m.id: m for m in read_migrations(SOURCE)}
         return self
 

@@ -34,6 +34,7 @@ __all__ = ["VerifyReport", "verify"]
 class VerifyReport:
     applied: tuple[str, ...]
     problems: tuple[str, ...]
+    notes: tuple[str, ...] = ()  # facts worth knowing that are not failures
 
     @property
     def ok(self) -> bool:
@@ -47,12 +48,18 @@ def verify(source: Settings | str | URL | Target) -> VerifyReport:
         applied = runner.applied()
         recorded = runner.recorded_hashes()
     problems = _history_problems(applied, recorded)
+    notes = [
+        f"{mid} was applied without pa-db (plain yoyo): no recorded sha256, so only the "
+        "snapshot comparison covers it"
+        for mid in applied
+        if mid in shipped_ids() and mid not in recorded
+    ]
     with target.connect() as conn:
         live = schema_mod.snapshot(conn, target.schema)
         problems += _snapshot_problems(applied, live)
         problems += _validity_problems(conn)
         problems += _orphan_problems(conn)
-    return VerifyReport(applied=tuple(applied), problems=tuple(problems))
+    return VerifyReport(applied=tuple(applied), problems=tuple(problems), notes=tuple(notes))
 
 
 def _history_problems(applied: list[str], recorded: dict[str, str]) -> list[str]:
@@ -67,12 +74,7 @@ def _history_problems(applied: list[str], recorded: dict[str, str]) -> list[str]
     for mid in applied:
         if mid not in current:
             problems.append(f"history: {mid} is applied but this package does not ship it")
-        elif mid not in recorded:
-            problems.append(
-                f"history: {mid} was applied without pa-db (no recorded sha256); "
-                "only the snapshot comparison covers it"
-            )
-        elif recorded[mid] != current[mid]:
+        elif mid in recorded and recorded[mid] != current[mid]:
             problems.append(
                 f"drift: {mid} changed after it was applied (recorded sha256 "
                 f"{recorded[mid][:12]}, package {current[mid][:12]})"
