@@ -9,6 +9,7 @@ and fail later with a confusing message).
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,7 @@ from .urls import UrlError, parse_database_url, to_sync
 __all__ = ["APPLICATION_NAME", "Target", "target_of"]
 
 APPLICATION_NAME = "pa-db-migrate"
+_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _CONNECT_HINTS = {
     "3D000": "the database does not exist: create it or fix the name in the URL",
     "28P01": "authentication failed: check the user and password",
@@ -152,6 +154,12 @@ def target_of(
         lock = lock_timeout_ms
     if statement_timeout_ms is not None:
         statement = statement_timeout_ms
+    schema = url.query.get("schema")
+    if schema is not None and not (isinstance(schema, str) and _SCHEMA_NAME.fullmatch(schema)):
+        raise MigrationError(
+            f"?schema= must be one plain lower-case identifier (yoyo puts it into search_path "
+            f"unquoted), e.g. ?schema=auth; got {str(schema)[:40]!r}"
+        )
     for name, value in (("lock_timeout_ms", lock), ("statement_timeout_ms", statement)):
         if value < 0:
             raise MigrationError(f"{name} must be >= 0 milliseconds (0 = none), got {value}")

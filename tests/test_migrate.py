@@ -317,6 +317,8 @@ def test_missing_database_and_schema_are_clear_errors(make_database: MakeDb) -> 
     missing = url + ("&" if "?" in url else "?") + "schema=nowhere"
     with pytest.raises(MigrationError, match=r"schema 'nowhere'.*does not exist"):
         apply(missing)
+    with pytest.raises(MigrationError, match=r"\?schema= must be one plain lower-case identifier"):
+        apply(url + ("&" if "?" in url else "?") + "schema=Odd%20Schema")
     assert tables(url) == set()
 
 
