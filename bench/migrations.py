@@ -1,0 +1,127 @@
+"""Migration benchmark: up -> down -> up of the whole set, the stairway, and verify, in one run.
+
+    .venv/bin/python bench/migrations.py [--repeat 5]
+
+Paths (each on a fresh database per round, on $DATABASE_URL's server, else embedded pgserver;
+creating the database is not timed):
+
+- ``yoyo-api``: yoyo's own Python API (get_backend, lock, apply/rollback), nothing of ours:
+  the baseline of every ratio;
+- ``pa-db``: ``apply`` / ``rollback(all=True)`` / ``apply`` (adds set-up checks, the advisory
+  set-up lock, per-migration lock-timeout handling and content-hash records);
+- ``stairway``: for every migration apply, snapshot, roll back, snapshot, apply, snapshot (what
+  tests/test_migrate.py proves), timed as a whole;
+- ``verify``: one ``pa-db migrate verify`` at head (drift, snapshot, validity, orphans).
+
+Goal (issue 5): up -> down -> up of the whole set <= 3 s. Paths run in shuffled order each round;
+medians of ``--repeat`` rounds are reported, with ratios to ``yoyo-api`` from the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+from _common import median, server_url, table  # noqa: E402
+from yoyo import get_backend, read_migrations  # noqa: E402
+
+from personal_assistant_db.migrate import apply, rollback, verify  # noqa: E402
+from personal_assistant_db.migrate_source import SOURCE, shipped_ids  # noqa: E402
+from personal_assistant_db.migrate_target import target_of  # noqa: E402
+from personal_assistant_db.schema import snapshot  # noqa: E402
+from personal_assistant_db.testing import fresh_database  # noqa: E402
+
+GOAL_SECONDS = 3.0
+
+
+def yoyo_api(url: str) -> None:
+    backend = get_backend(target_of(url).yoyo_uri())
+    migrations = read_migrations(SOURCE)
+    try:
+        for direction in ("apply", "rollback", "apply"):
+            with backend.lock():
+                if direction == "apply":
+                    backend.apply_migrations(backend.to_apply(migrations))
+                else:
+                    backend.rollback_migrations(backend.to_rollback(migrations))
+    finally:
+        backend.connection.close()
+
+
+def pa_db(url: str) -> None:
+    apply(url)
+    rollback(url, all=True)
+    apply(url)
+
+
+def stairway(url: str) -> None:
+    target = target_of(url)
+    for mid in shipped_ids():
+        apply(target, to=mid)
+        with target.connect() as conn:
+            snapshot(conn)
+        rollback(target, steps=1)
+        with target.connect() as conn:
+            snapshot(conn)
+        apply(target, to=mid)
+        with target.connect() as conn:
+            snapshot(conn)
+
+
+def verify_at_head(url: str) -> Callable[[], None]:
+    apply(url)
+
+    def run() -> None:
+        assert verify(url).ok
+
+    return run
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    server = server_url()
+    paths: dict[str, Callable[[str], object]] = {
+        "yoyo-api": yoyo_api,
+        "pa-db": pa_db,
+        "stairway": stairway,
+    }
+    results: dict[str, list[float]] = {name: [] for name in [*paths, "verify"]}
+    for _ in range(args.repeat):
+        order = [*paths, "verify"]
+        random.shuffle(order)
+        for name in order:
+            with fresh_database(server, prefix="pa_bench_mig") as url:
+                if name == "verify":
+                    run = verify_at_head(url)
+                    started = time.perf_counter()
+                    run()
+                else:
+                    started = time.perf_counter()
+                    paths[name](url)
+                results[name].append(time.perf_counter() - started)
+    base = median(results["yoyo-api"])
+    rows = []
+    for name, values in results.items():
+        m = median(values)
+        rows.append(
+            [name, f"{m:.3f}", f"{min(values):.3f}", f"{max(values):.3f}", f"{m / base:.2f}x"]
+        )
+    migrations = len(shipped_ids())
+    print(f"{migrations} migrations, {args.repeat} rounds, server {server.split('@')[-1]}")
+    print(table(["path", "median s", "min s", "max s", "vs yoyo-api"], rows))
+    up_down_up = median(results["pa-db"])
+    verdict = "OK" if up_down_up <= GOAL_SECONDS else "MISSED"
+    print(f"goal: up -> down -> up <= {GOAL_SECONDS:.0f} s: {up_down_up:.3f} s ({verdict})")
+    return 0 if up_down_up <= GOAL_SECONDS else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
