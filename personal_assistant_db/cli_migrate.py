@@ -97,6 +97,8 @@ def _status(args: argparse.Namespace, target: Target) -> int:
     lines += [f"  pending  {i}" for i in report.pending]
     lines += [f"  unknown  {i} (applied, not shipped)" for i in report.unknown]
     lines += [f"  drift    {d}" for d in report.drift]
+    if report.lock:
+        lines.append(f"  lock     {report.lock}")
     lines.append("at head" if report.at_head else f"{len(report.pending)} pending")
     payload = {
         "ok": not report.drift,
@@ -105,6 +107,7 @@ def _status(args: argparse.Namespace, target: Target) -> int:
         "unknown": list(report.unknown),
         "drift": list(report.drift),
         "at_head": report.at_head,
+        "lock": report.lock,
     }
     _emit(args, payload, lines)
     return 1 if report.drift else 0

@@ -12,6 +12,7 @@ never yoyo's silent one-migration batch default.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from sqlalchemy import text
@@ -87,6 +88,7 @@ class StatusReport:
     pending: tuple[str, ...]
     unknown: tuple[str, ...] = ()  # applied but not shipped by this package
     drift: tuple[str, ...] = field(default=())  # human-readable drift findings
+    lock: str | None = None  # who holds yoyo's lock right now, and how to clear a stale one
 
     @property
     def at_head(self) -> bool:
@@ -99,7 +101,8 @@ def status(source: Source | Target) -> StatusReport:
     with Runner(target) as runner:
         applied = runner.applied()
         recorded = runner.recorded_hashes()
-    return _report(applied, recorded)
+        lock = runner.describe_lock() if runner.lock_row() else None
+    return dataclasses.replace(_report(applied, recorded), lock=lock)
 
 
 def _report(applied: list[str], recorded: dict[str, str]) -> StatusReport:

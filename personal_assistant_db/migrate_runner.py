@@ -112,16 +112,21 @@ class Runner:
         finally:
             lock.__exit__(None, None, None)
 
-    def describe_lock(self) -> str:
+    def lock_row(self) -> tuple[int, datetime | None] | None:
+        """The current ``yoyo_lock`` row (pid, ctime in UTC), if any."""
         with self.target.connect() as conn:
             row = conn.execute(
                 sql.SQL("SELECT pid, ctime FROM {}").format(self.target.qualified("yoyo_lock"))
             ).fetchone()
+        return (int(row[0]), row[1]) if row else None
+
+    def describe_lock(self) -> str:
+        row = self.lock_row()
         if row is None:
             return f"the migration lock was busy for {self.lock_wait:g}s (another runner)"
         pid, ctime = row
         age = (datetime.now(UTC).replace(tzinfo=None) - ctime).total_seconds() if ctime else None
-        alive = _pid_alive(int(pid))
+        alive = _pid_alive(pid)
         here = (
             "a process with that pid is running on this host"
             if alive

@@ -189,8 +189,11 @@ def test_stale_lock_is_explained_and_unlock_clears_it(make_database: MakeDb) -> 
     assert "age 7" in message  # about 7200 s
     assert "no process with that pid" in message
     assert "pa-db migrate unlock" in message
-    assert status(url).applied == ("0001_auth_core",)
+    report = status(url)
+    assert report.applied == ("0001_auth_core",)
+    assert report.lock is not None and "pid 2147483000" in report.lock
     assert unlock(url) == 1
+    assert status(url).lock is None
     assert apply(url) == list(IDS[1:])
 
 
