@@ -184,6 +184,8 @@ class Database:
 
     async def _probe(self) -> None:
         async with self.engine.connect() as conn:
+            # Marked as a health probe: telemetry neither traces nor measures it.
+            await conn.execution_options(pa_db_health=True)
             await conn.exec_driver_sql("SELECT 1")
 
     async def _connect_with_retry(self, deadline: float) -> None:

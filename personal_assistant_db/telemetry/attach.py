@@ -21,7 +21,7 @@ from opentelemetry.trace import SpanKind
 
 from .exporter import TraceExport, tracer_provider_from_env
 from .latency import LatencyWindow, OperationLatency
-from .metrics import PoolInstruments, create_duration_histogram
+from .metrics import DURATION_BUCKETS, MetricProducer, PoolInstruments, duration_histogram
 from .prometheus import PrometheusExposition
 from .tracing import QueryObserver
 
@@ -41,6 +41,9 @@ class Telemetry:
       spans off whatever is passed.
     - ``meter_provider``: record into the host's provider instead of our private one; then
       ``prometheus_exposition()`` is empty and the host exports the metrics.
+    - ``tracing``: override ``settings.tracing`` (``False``: metrics and percentiles only).
+    - ``metrics_enabled``: ``False`` skips the duration histogram and pool metrics.
+    - ``export_timeout``: seconds the OTLP exporter may spend on one batch (its own thread).
     - ``environ``: the mapping to read ``OTEL_*`` from (default ``os.environ``).
     """
 
@@ -51,30 +54,43 @@ class Telemetry:
         tracer_provider: trace.TracerProvider | None = None,
         meter_provider: metrics.MeterProvider | None = None,
         environ: Mapping[str, str] | None = None,
+        tracing: bool | None = None,
         metrics_enabled: bool = True,
         export_timeout: float = 10.0,
     ) -> None:
         self.db = db
         s = db.settings
         self.settings = s
+        self.tracing = s.tracing if tracing is None else tracing
         self.latency = LatencyWindow(s.latency_window)
         self._environ = environ
         self._export_timeout = export_timeout
         self._given_tracer_provider = tracer_provider
         self.export: TraceExport = TraceExport(provider=None)
-        self.exposition = PrometheusExposition()
-        self._own_meter_provider: MeterProvider | None = None
-        if meter_provider is None:
-            meter_provider = self._own_meter_provider = MeterProvider(
-                metric_readers=[self.exposition.reader], shutdown_on_exit=False
-            )
-        meter = meter_provider.get_meter(_SCOPE)
         self.metrics_enabled = metrics_enabled
-        self.pool = PoolInstruments(meter, db, s.application_name)
+        self.duration = duration_histogram()
+        self.pool = PoolInstruments(db, s.application_name)
+        self.producer = MetricProducer([self.duration, *self.pool.histograms])
+        self.exposition = PrometheusExposition(self.producer)
+        self._own_meter_provider: MeterProvider | None = MeterProvider(
+            metric_readers=[self.exposition.reader], shutdown_on_exit=False
+        )
+        self.pool.observe(self._own_meter_provider.get_meter(_SCOPE))
+        api_duration = None
+        if meter_provider is not None:
+            host_meter = meter_provider.get_meter(_SCOPE)
+            self.pool.observe(host_meter, record_histograms=True)
+            api_duration = host_meter.create_histogram(
+                self.duration.name,
+                unit="s",
+                description=self.duration.description,
+                explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
+            )
         url = s.url
         self.observer = QueryObserver(
             tracer=None,
-            duration=create_duration_histogram(meter) if metrics_enabled else None,
+            duration=self.duration if metrics_enabled else None,
+            api_duration=api_duration if metrics_enabled else None,
             latency=self.latency,
             span_base=_span_base(url.database, url.host, url.port),
             metric_base={"db.system.name": "postgresql"},
@@ -83,6 +99,8 @@ class Telemetry:
             slow_query_seconds=s.slow_query_ms / 1000,
         )
         db.add_hooks(on_start=self._on_start, on_stop=self._on_stop)
+        if db.started:  # attached late: instrument the running engine now
+            self.instrument()
 
     def __repr__(self) -> str:
         tracing = "on" if self.observer.tracer is not None else "off"
@@ -90,27 +108,32 @@ class Telemetry:
 
     # -- lifecycle (Database hooks) ---------------------------------------------------------
     def _on_start(self, db: Database) -> None:
-        provider: trace.TracerProvider | None = None
-        if self.settings.tracing:
-            if self._given_tracer_provider is not None:
-                self.export = TraceExport(provider=self._given_tracer_provider, owned=False)
-            else:
-                self.export = tracer_provider_from_env(
-                    self._environ, export_timeout=self._export_timeout
-                )
-            provider = self.export.provider
-        self.observer.tracer = provider.get_tracer(_SCOPE) if provider is not None else None
-        self.observer.attach(db.engine.sync_engine)
-        if self.metrics_enabled:
-            self.pool.attach()
-        if self.settings.trace_connect and self.observer.tracer is not None:
-            db.meter.on_wait.append(self._connect_span)
+        self.instrument()
 
     async def _on_stop(self, db: Database) -> None:
         self.uninstrument()
         export, self.export = self.export, TraceExport(provider=None)
         if export.owned:
             await asyncio.to_thread(export.shutdown)
+
+    def instrument(self) -> None:
+        """Listen on the started engine and pool (idempotent; the on_start hook calls it)."""
+        if self.observer.attached:
+            return
+        if self.tracing and self.export.provider is None:
+            if self._given_tracer_provider is not None:
+                self.export = TraceExport(provider=self._given_tracer_provider, owned=False)
+            else:
+                self.export = tracer_provider_from_env(
+                    self._environ, export_timeout=self._export_timeout
+                )
+        provider = self.export.provider if self.tracing else None
+        self.observer.tracer = provider.get_tracer(_SCOPE) if provider is not None else None
+        self.observer.attach(self.db.engine.sync_engine)
+        if self.metrics_enabled:
+            self.pool.attach()
+        if self.settings.trace_connect and self.observer.tracer is not None:
+            self.db.meter.on_wait.append(self._connect_span)
 
     def uninstrument(self) -> None:
         """Remove every listener and hook from the engine and pool (idempotent)."""

@@ -30,6 +30,7 @@ from sqlalchemy.engine import Engine
 
 from ..logging import get_logger
 from .latency import LatencyWindow
+from .metrics import BucketHistogram, HistogramSeries
 from .sql import analyse
 
 __all__ = ["HEALTH_OPTION", "QueryObserver", "add_trace_context"]
@@ -47,6 +48,7 @@ class _Statement:
     span_attrs: dict[str, Any]
     metric_attrs: dict[str, Any]
     text: str
+    series: HistogramSeries | None
 
 
 class QueryObserver:
@@ -56,8 +58,9 @@ class QueryObserver:
         self,
         *,
         tracer: Tracer | None,
-        duration: Histogram | None,
+        duration: BucketHistogram | None,
         latency: LatencyWindow | None,
+        api_duration: Histogram | None = None,
         span_base: dict[str, Any],
         metric_base: dict[str, Any],
         namespace: str | None,
@@ -66,6 +69,7 @@ class QueryObserver:
     ) -> None:
         self.tracer = tracer
         self.duration = duration
+        self.api_duration = api_duration
         self.latency = latency
         self.span_base = span_base
         self.metric_base = metric_base
@@ -116,7 +120,10 @@ class QueryObserver:
             metric_attrs["db.collection.name"] = info.collection
         if self.query_text == "redact":
             span_attrs["db.query.text"] = info.text
-        described = _Statement(info.operation, span_name, span_attrs, metric_attrs, info.text)
+        series = self.duration.series(metric_attrs) if self.duration is not None else None
+        described = _Statement(
+            info.operation, span_name, span_attrs, metric_attrs, info.text, series
+        )
         if len(self._statements) >= _CACHE_LIMIT:
             self._statements.clear()
         self._statements[statement] = described
@@ -147,8 +154,10 @@ class QueryObserver:
         elapsed = time.perf_counter() - started
         if span is not None:
             span.end()
-        if self.duration is not None:
-            self.duration.record(elapsed, stmt.metric_attrs)
+        if stmt.series is not None:
+            stmt.series.record(elapsed)
+        if self.api_duration is not None:
+            self.api_duration.record(elapsed, stmt.metric_attrs)
         if self.latency is not None:
             self.latency.record(stmt.operation, elapsed)
         if elapsed >= self.slow:
@@ -176,6 +185,8 @@ class QueryObserver:
         attrs["error.type"] = error_type
         if self.duration is not None:
             self.duration.record(elapsed, attrs)
+        if self.api_duration is not None:
+            self.api_duration.record(elapsed, attrs)
         if self.latency is not None:
             self.latency.record(stmt.operation, elapsed)
         if elapsed >= self.slow:
