@@ -361,23 +361,26 @@ def test_verify_detects_drift_invalid_objects_and_orphans(make_database: MakeDb)
     )
 
 
-def test_plain_yoyo_applies_and_rolls_back_the_package(make_database: MakeDb) -> None:
-    """The installed package works with yoyo alone (the docs' commands), batch mode and all."""
+def test_plain_yoyo_applies_and_rolls_back_the_package(
+    make_database: MakeDb, tmp_path: Path
+) -> None:
+    """The documented yoyo.ini and `yoyo rollback --all` work with yoyo alone (batch mode)."""
     url = make_database()
     yoyo_url = target_of(url).url.render_as_string(hide_password=False)
-    source = "package:personal_assistant_db:migrations"
-    yoyo = [str(BIN / "yoyo")]
-    subprocess.run(
-        [*yoyo, "apply", "--batch", "--database", yoyo_url, source],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "migrations.md").read_text()
+    ini = docs.split("```ini\n", 1)[1].split("```", 1)[0]
+    lines = [
+        f"database = {yoyo_url}" if ln.startswith("database =") else ln for ln in ini.splitlines()
+    ]
+    (tmp_path / "yoyo.ini").write_text("\n".join(lines).replace("%", "%%") + "\n")
+    yoyo = str(BIN / "yoyo")
+    subprocess.run([yoyo, "apply"], cwd=tmp_path, check=True, capture_output=True, timeout=60)
     assert_snapshot(url, HEAD)
     report = verify(url)
     assert report.ok and len(report.notes) == len(IDS)  # no recorded hashes: noted, not failed
+    source = "package:personal_assistant_db:migrations"
     subprocess.run(
-        [*yoyo, "rollback", "--all", "--batch", "--database", yoyo_url, source],
+        [yoyo, "rollback", "--all", "--batch", "--database", yoyo_url, source],
         check=True,
         capture_output=True,
         timeout=60,
