@@ -26,6 +26,11 @@ __all__ = ["configure", "run"]
 def configure(parser: argparse.ArgumentParser) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--database", metavar="URL", help="database URL (default: DATABASE_URL)")
+    common.add_argument(
+        "--schema",
+        metavar="NAME",
+        help="keep our tables and yoyo's history in this existing schema (same as ?schema=)",
+    )
     common.add_argument("--json", action="store_true", help="print JSON")
     common.add_argument(
         "--lock-wait",
@@ -57,6 +62,13 @@ def _target(args: argparse.Namespace) -> Target:
     if args.database:
         environ["DATABASE_URL"] = args.database
     settings = Settings.from_env(environ)
+    if args.schema:
+        query = {**settings.sync_url.query, "schema": args.schema}
+        return target_of(
+            settings.sync_url.set(query=query),
+            lock_timeout_ms=settings.migrate_lock_timeout_ms,
+            statement_timeout_ms=settings.migrate_statement_timeout_ms,
+        )
     return target_of(settings)
 
 

@@ -87,7 +87,6 @@ class Runner:
             " ORDER BY applied_at_utc, migration_id"
         )
         rows = cursor.fetchall()
-        self.backend.rollback()
         return [str(r[0]) for r in rows]
 
     def recorded_hashes(self) -> dict[str, str]:
@@ -95,7 +94,6 @@ class Runner:
             f"SELECT migration_id, sha256 FROM {self.backend.quote_identifier(HASH_TABLE)}"
         )
         rows = cursor.fetchall()
-        self.backend.rollback()
         return {str(a): str(b) for a, b in rows}
 
     # -- locking ---------------------------------------------------------------------------

@@ -57,10 +57,13 @@ class Target:
         return self.url.render_as_string(hide_password=True)
 
     def options(self) -> str:
-        return (
+        """libpq ``options``: the URL's own (if any), then our two timeouts."""
+        ours = (
             f"-c lock_timeout={self.lock_timeout_ms}"
             f" -c statement_timeout={self.statement_timeout_ms}"
         )
+        given = self.url.query.get("options")
+        return f"{given} {ours}" if isinstance(given, str) and given.strip() else ours
 
     def yoyo_uri(self) -> str:
         """The URI for ``yoyo.get_backend``: psycopg 3, our timeouts and application name."""

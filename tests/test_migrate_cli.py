@@ -112,3 +112,16 @@ def test_lint_and_assess_commands(make_database: MakeDb) -> None:
     assert text.returncode == 0 and "0007_audit_time_indexes" in text.stdout
     # assess works on a scratch database: the target gained only bookkeeping, no schema.
     assert tables(url) <= BOOKKEEPING_TABLES
+
+
+def test_schema_flag_targets_an_existing_schema(make_database: MakeDb) -> None:
+    url = make_database()
+    missing = pa_db("apply", "--schema", "auth", url=url)
+    assert missing.returncode == 2 and "schema 'auth'" in missing.stderr
+    query(url, "CREATE SCHEMA auth")
+    assert pa_db("apply", "--schema", "auth", url=url).returncode == 0
+    assert as_json(pa_db("status", "--schema", "auth", "--json", url=url))["at_head"]
+    assert pa_db("verify", "--schema", "auth", url=url).returncode == 0
+    assert "users" not in tables(url)  # public untouched
+    rows = query(url, "SELECT count(*) FROM pg_tables WHERE schemaname = 'auth'")
+    assert rows == [(10 + len(BOOKKEEPING_TABLES),)]
