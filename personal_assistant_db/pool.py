@@ -143,7 +143,10 @@ class PoolMeter:
 
     def _on_connect(self, dbapi_conn: Any, record: ConnectionPoolEntry) -> None:
         self.created += 1
-        record.info[_FRESH] = True
+        # record_info, not info: connect() and _do_return_conn() read record_info, a different dict.
+        info = record.record_info
+        if info is not None:
+            info[_FRESH] = True
 
     def _on_close(self, dbapi_conn: Any, record: ConnectionPoolEntry) -> None:
         self.closed += 1
@@ -194,7 +197,8 @@ class MeasuredPool(AsyncAdaptedQueuePool):
 
     def _do_return_conn(self, record: ConnectionPoolEntry) -> None:
         if self.meter.on_use:
-            started = record.info.pop(_CHECKED_OUT_AT, None)
+            info = record.record_info
+            started = info.pop(_CHECKED_OUT_AT, None) if info is not None else None
             if started is not None:
                 used_for = time.perf_counter() - started
                 for hook in self.meter.on_use:
