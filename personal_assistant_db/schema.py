@@ -4,7 +4,9 @@
 ``pg_get_constraintdef``, indexes via ``pg_get_indexdef``, triggers, functions, types, sequences
 and views. The schema's own name is stripped from every definition, so a snapshot taken in
 ``public`` equals one taken in ``?schema=auth``. Migration bookkeeping (yoyo's tables and ours)
-is left out: a database rolled back to base has an empty snapshot.
+is left out: a database rolled back to base has an empty snapshot. A column's position counts
+live columns only, so dropping and re-adding a column compares equal; NOT NULL constraint rows
+(PostgreSQL 18+) are left out, since ``NOT NULL`` already shows on the column.
 
 ``diff(expected, actual)`` lists the differences as readable lines. ``verify``, the stairway
 tests and the Hypothesis state machine all compare snapshots with it.
@@ -40,7 +42,7 @@ _QUERIES: dict[str, str] = {
                        THEN ' GENERATED ' || pg_get_expr(d.adbin, d.adrelid)
                        WHEN d.adbin IS NOT NULL
                        THEN ' DEFAULT ' || pg_get_expr(d.adbin, d.adrelid) ELSE '' END
-               || ' #' || a.attnum
+               || ' #' || row_number() OVER (PARTITION BY a.attrelid ORDER BY a.attnum)
         FROM pg_attribute a
         JOIN pg_class c ON c.oid = a.attrelid
         LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
@@ -50,7 +52,8 @@ _QUERIES: dict[str, str] = {
     "constraints": f"""
         SELECT c.relname || '.' || k.conname, k.contype::text || ' ' || pg_get_constraintdef(k.oid)
         FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
-        WHERE k.connamespace = %(schema)s::regnamespace AND {_NOT_BOOKKEEPING}
+        WHERE k.connamespace = %(schema)s::regnamespace AND k.contype <> 'n'
+          AND {_NOT_BOOKKEEPING}
     """,
     "indexes": f"""
         SELECT i.relname, pg_get_indexdef(i.oid)

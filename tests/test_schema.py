@@ -171,3 +171,15 @@ def test_snapshot_catches_what_a_plain_up_down_test_misses(make_database: MakeDb
     assert any(line.startswith("+ indexes users_created_at_idx:") for line in lines)
     rollback(url, all=True)
     assert snap(url)["types"] == {"mood": "e calm,busy"}
+
+
+def test_dropped_and_re_added_column_compares_equal(make_database: MakeDb) -> None:
+    """Positions count live columns: a rollback that drops a column, then a re-apply that adds it
+    again, gives the same snapshot (PostgreSQL keeps the dropped column's attnum slot)."""
+    url = make_database()
+    apply(url, to="0001_auth_core")
+    query(url, "ALTER TABLE users ADD COLUMN nickname text")
+    with_column = snap(url)
+    query(url, "ALTER TABLE users DROP COLUMN nickname")
+    query(url, "ALTER TABLE users ADD COLUMN nickname text")
+    assert diff(with_column, snap(url)) == []
