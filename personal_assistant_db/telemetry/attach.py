@@ -12,16 +12,27 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import (
+    MetricExporter,
+    MetricReader,
+    PeriodicExportingMetricReader,
+)
 from opentelemetry.trace import SpanKind
 
 from .exporter import TraceExport, tracer_provider_from_env
 from .latency import LatencyWindow, OperationLatency
-from .metrics import DURATION_BUCKETS, MetricProducer, PoolInstruments, duration_histogram
+from .metrics import (
+    DURATION_BUCKETS,
+    MetricProducer,
+    PoolInstruments,
+    ProducingMetricExporter,
+    duration_histogram,
+)
 from .prometheus import PrometheusExposition
 from .tracing import QueryObserver
 
@@ -43,6 +54,8 @@ class Telemetry:
       ``prometheus_exposition()`` is empty and the host exports the metrics.
     - ``tracing``: override ``settings.tracing`` (``False``: metrics and percentiles only).
     - ``metrics_enabled``: ``False`` skips the duration histogram and pool metrics.
+    - ``metric_exporters``: OTel MetricExporters (e.g. ``OTLPMetricExporter()``) that receive
+      every metric, histograms included, each ``metric_export_interval`` seconds.
     - ``export_timeout``: seconds the OTLP exporter may spend on one batch (its own thread).
     - ``environ``: the mapping to read ``OTEL_*`` from (default ``os.environ``).
     """
@@ -56,6 +69,8 @@ class Telemetry:
         environ: Mapping[str, str] | None = None,
         tracing: bool | None = None,
         metrics_enabled: bool = True,
+        metric_exporters: Sequence[MetricExporter] = (),
+        metric_export_interval: float = 60.0,
         export_timeout: float = 10.0,
     ) -> None:
         self.db = db
@@ -72,8 +87,16 @@ class Telemetry:
         self.pool = PoolInstruments(db, s.application_name)
         self.producer = MetricProducer([self.duration, *self.pool.histograms])
         self.exposition = PrometheusExposition(self.producer)
+        readers: list[MetricReader] = [self.exposition.reader]
+        readers += [
+            PeriodicExportingMetricReader(
+                ProducingMetricExporter(exporter, self.producer),
+                export_interval_millis=metric_export_interval * 1000,
+            )
+            for exporter in metric_exporters
+        ]
         self._own_meter_provider: MeterProvider | None = MeterProvider(
-            metric_readers=[self.exposition.reader], shutdown_on_exit=False
+            metric_readers=readers, shutdown_on_exit=False
         )
         self.pool.observe(self._own_meter_provider.get_meter(_SCOPE))
         api_duration = None
