@@ -22,6 +22,7 @@ from .lifespan import combine_lifespans
 from .logging import redact_secrets
 from .pool import PoolStats
 from .settings import Settings
+from .telemetry import OperationLatency, Telemetry, add_trace_context
 
 __all__ = [
     "STATE_KEY",
@@ -35,11 +36,14 @@ __all__ = [
     "MigrationDrift",
     "MigrationError",
     "MigrationLockHeld",
+    "OperationLatency",
     "PaDbError",
     "PoolStats",
     "SettingProblem",
     "Settings",
+    "Telemetry",
     "UnknownMigration",
+    "add_trace_context",
     "combine_lifespans",
     "redact_secrets",
 ]

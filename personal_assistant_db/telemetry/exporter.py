@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from opentelemetry import trace
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
@@ -199,6 +198,9 @@ def tracer_provider_from_env(
     if endpoint is None:
         return TraceExport(provider=None)
     service = env.get("OTEL_SERVICE_NAME", "").strip() or DEFAULT_SERVICE_NAME
+    # Imported here: it pulls in requests and protobuf, which a process without export skips.
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
     provider = TracerProvider(
         resource=Resource.create({SERVICE_NAME: service}),
         sampler=sampler_from_env(env),
