@@ -14,9 +14,12 @@ import os
 import sys
 from typing import Any
 
+import psycopg
+
 from .errors import ConfigurationError, MigrationError
 from .migrate import apply, assess, lint, rollback, status, unlock, verify
 from .migrate_assess import as_rows
+from .migrate_runner import describe
 from .migrate_target import Target, target_of
 from .settings import Settings
 
@@ -92,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
         return _fail(args, str(exc))
     except MigrationError as exc:
         return _fail(args, f"migrate {command}: {exc}")
+    except psycopg.Error as exc:  # anything the API did not translate: still no traceback
+        return _fail(args, f"migrate {command}: database error: {describe(exc)}")
 
 
 def _fail(args: argparse.Namespace, message: str) -> int:

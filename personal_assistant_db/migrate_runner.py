@@ -30,7 +30,7 @@ from .errors import MigrationError, MigrationLockHeld
 from .migrate_source import SOURCE, shipped
 from .migrate_target import Target
 
-__all__ = ["HASH_TABLE", "Runner"]
+__all__ = ["HASH_TABLE", "Runner", "describe"]
 
 HASH_TABLE = "_pa_db_migration_hashes"
 
@@ -51,18 +51,25 @@ class Runner:
         # starting together would race creating the bookkeeping tables (ours, and yoyo's
         # yoyo_lock, whose creation error yoyo swallows): an advisory lock serializes set-up.
         with self.target.connect() as conn:
-            conn.execute("SELECT pg_advisory_lock(hashtext('pa_db_migrate:' || current_schema()))")
-            conn.execute(
-                sql.SQL(
-                    "CREATE TABLE IF NOT EXISTS {} (migration_id text PRIMARY KEY,"
-                    " sha256 text NOT NULL, recorded_at timestamptz NOT NULL DEFAULT now())"
-                ).format(self.target.qualified(HASH_TABLE))
-            )
             try:
+                conn.execute(
+                    "SELECT pg_advisory_lock(hashtext('pa_db_migrate:' || current_schema()))"
+                )
+                conn.execute(
+                    sql.SQL(
+                        "CREATE TABLE IF NOT EXISTS {} (migration_id text PRIMARY KEY,"
+                        " sha256 text NOT NULL, recorded_at timestamptz NOT NULL DEFAULT now())"
+                    ).format(self.target.qualified(HASH_TABLE))
+                )
                 self._backend = get_backend(self.target.yoyo_uri())
+            except psycopg.errors.LockNotAvailable:
+                raise MigrationLockHeld(
+                    f"another runner held the set-up lock for more than lock_timeout "
+                    f"({self.target.lock_timeout_ms} ms); retry when it has finished"
+                ) from None
             except psycopg.Error as exc:
                 raise MigrationError(
-                    f"yoyo could not open {self.target.safe_url}: {type(exc).__name__}"
+                    f"could not prepare {self.target.safe_url} for migrations: {describe(exc)}"
                 ) from None
         self._migrations = {m.id: m for m in read_migrations(SOURCE)}
         return self
@@ -197,6 +204,12 @@ class Runner:
                 raise MigrationError(
                     f"could not {verb} {mid}: {primary} (SQLSTATE {state}); {outcome}"
                 ) from None
+
+
+def describe(exc: psycopg.Error) -> str:
+    """The server's primary message and SQLSTATE (never the connection string)."""
+    primary = exc.diag.message_primary if exc.diag else None
+    return f"{primary or type(exc).__name__} (SQLSTATE {exc.sqlstate or '?'})"
 
 
 def _pid_alive(pid: int) -> bool:

@@ -6,9 +6,11 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy.engine import make_url
 from test_migrate_support import IDS, query, tables
 
 from personal_assistant_db.schema import BOOKKEEPING_TABLES
@@ -125,3 +127,20 @@ def test_schema_flag_targets_an_existing_schema(make_database: MakeDb) -> None:
     assert "users" not in tables(url)  # public untouched
     rows = query(url, "SELECT count(*) FROM pg_tables WHERE schemaname = 'auth'")
     assert rows == [(10 + len(BOOKKEEPING_TABLES),)]
+
+
+def test_a_role_without_create_gets_a_clear_error(make_database: MakeDb) -> None:
+    """A read-only role cannot create the bookkeeping tables: exit 2, SQLSTATE, no traceback.
+    (The role is cluster-wide, so it gets a unique name and is dropped afterwards.)"""
+    url = make_database()
+    role = f"pa_ro_{uuid.uuid4().hex[:8]}"
+    query(url, f'CREATE ROLE "{role}" LOGIN')
+    try:
+        as_role = make_url(url).set(username=role, password=None)
+        result = pa_db("status", url=as_role.render_as_string(hide_password=False))
+        assert result.returncode == 2
+        assert "permission denied for schema public (SQLSTATE 42501)" in result.stderr
+        assert "Traceback" not in result.stderr
+    finally:
+        query(url, f'DROP OWNED BY "{role}"')
+        query(url, f'DROP ROLE "{role}"')
