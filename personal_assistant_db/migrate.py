@@ -12,7 +12,9 @@ never yoyo's silent one-migration batch default.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from sqlalchemy import text
@@ -153,7 +155,8 @@ def apply(
             return plan
         applied: list[str] = []
         for mid in plan:
-            runner.apply_one(mid)
+            with _so_far(applied, "applied"):
+                runner.apply_one(mid)
             applied.append(mid)
         return applied
 
@@ -202,9 +205,21 @@ def rollback(
             return plan
         rolled: list[str] = []
         for mid in plan:
-            runner.rollback_one(mid)
+            with _so_far(rolled, "rolled back"):
+                runner.rollback_one(mid)
             rolled.append(mid)
         return rolled
+
+
+@contextlib.contextmanager
+def _so_far(done: list[str], verb: str) -> Iterator[None]:
+    """Each migration is its own transaction: say which ones this run finished before a failure."""
+    try:
+        yield
+    except MigrationError as exc:
+        if not done:
+            raise
+        raise type(exc)(f"{exc} (this run already {verb}: {', '.join(done)})") from None
 
 
 def unlock(source: Source | Target) -> int:

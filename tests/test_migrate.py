@@ -126,7 +126,7 @@ def test_failing_last_step_leaves_nothing_applied_or_marked(make_database: MakeD
     apply(url, to="0004_rbac")
     query(url, "CREATE INDEX access_audit_logs_user_id_idx ON roles (description)")
     before = snap(url)
-    with pytest.raises(MigrationError, match=r"0005_audit.*42P07.*nothing of it was applied"):
+    with pytest.raises(MigrationError, match=r"0005_audit.*42P07.*nothing of it was applied$"):
         apply(url)
     assert diff(before, snap(url)) == []
     assert "security_events" not in tables(url)
@@ -135,6 +135,18 @@ def test_failing_last_step_leaves_nothing_applied_or_marked(make_database: MakeD
     assert query(url, "SELECT count(*) FROM _pa_db_migration_hashes") == [(4,)]
     ops = query(url, "SELECT count(*) FROM _yoyo_log WHERE migration_id = '0005_audit'")
     assert ops == [(0,)]
+
+
+def test_a_failure_mid_run_names_what_the_run_finished(make_database: MakeDb) -> None:
+    """Each migration is its own transaction: 0004 stays applied when 0005 fails after it."""
+    url = make_database()
+    apply(url, to="0003_mfa")
+    query(url, "CREATE INDEX access_audit_logs_user_id_idx ON users (display_name)")
+    with pytest.raises(MigrationError, match=r"42P07.*\(this run already applied: 0004_rbac\)$"):
+        apply(url)
+    assert status(url).applied == IDS[:4]
+    query(url, "DROP INDEX access_audit_logs_user_id_idx")
+    assert_snapshot(url, "0004_rbac")
 
 
 def test_failing_non_transactional_migration_undoes_its_steps(make_database: MakeDb) -> None:
