@@ -197,3 +197,25 @@ async def test_log_processor_adds_trace_and_span_ids(make_traced: MakeTraced) ->
     ctx = span.get_span_context()
     assert event["trace_id"] == format(ctx.trace_id, "032x")
     assert event["span_id"] == format(ctx.span_id, "016x")
+
+
+async def test_executemany_and_driver_sql_are_traced(make_traced: MakeTraced) -> None:
+    t = await make_traced()
+    async with t.db.connect() as conn:
+        await conn.exec_driver_sql("CREATE TEMP TABLE pairs (a int, b text)")
+        await conn.execute(
+            text("INSERT INTO pairs VALUES (:a, :b)"), [{"a": i, "b": "hunter2"} for i in range(5)]
+        )
+        await conn.exec_driver_sql("SELECT count(*) FROM pairs")
+    names = [s.name for s in t.spans()]
+    assert names == [f"CREATE {t.db.settings.url.database}", "INSERT pairs", "SELECT pairs"]
+    assert t.telemetry.latency_snapshot()["INSERT"].count == 1
+
+
+async def test_only_our_dialect_instance_is_wrapped(make_traced: MakeTraced) -> None:
+    t = await make_traced()
+    dialect = t.db.engine.sync_engine.dialect
+    assert "do_execute" in vars(dialect)
+    assert type(dialect).do_execute.__qualname__.endswith("Dialect.do_execute")
+    t.telemetry.uninstrument()
+    assert "do_execute" not in vars(dialect)

@@ -1,15 +1,24 @@
-"""The query listener: one lean ``before/after_cursor_execute`` pair on OUR engine only.
+"""The query hook: one lean wrapper around OUR engine's execute calls.
 
-Per query it starts a CLIENT span (when a tracer is set), and on the way out ends it, records
-``db.client.operation.duration``, adds the duration to the latency window and logs the query if
-it was slow. Everything derived from the SQL text (span name, attributes, redacted
+Per query it starts a CLIENT span (when a tracer is set), and on the way out ends it, adds the
+duration to ``db.client.operation.duration`` and to the latency window, and logs the query if it
+was slow. Everything derived from the SQL text (span name, attributes, redacted
 ``db.query.text``) is computed once per distinct statement and cached.
 
-Why not ``opentelemetry-instrumentation-sqlalchemy``'s ``EngineTracer``? Its listeners parse the
-URL and re-derive every attribute on every query, emit the deprecated
-``db.client.connections.usage`` from four pool events per checkout, and record no duration
-histogram, so we would need a second listener pair anyway. bench/tracing.py measures both; see
-docs/tracing.md for the figures.
+Where it hooks, and why (measured; docs/tracing.md has the figures):
+
+- ``opentelemetry-instrumentation-sqlalchemy``'s ``EngineTracer`` re-derives every attribute from
+  the URL on every query, adds four pool listeners per checkout for the deprecated
+  ``db.client.connections.usage``, and records no duration histogram: 0.6-0.7x of plain
+  SQLAlchemy in bench/tracing.py.
+- A ``before/after_cursor_execute`` listener pair on ``engine.sync_engine`` (this module's first
+  version) is lean itself, but once any Connection event is registered SQLAlchemy joins the
+  engine's dispatcher into every new Connection and routes each execute through it: 122 more
+  Python calls per query, of which ~25 are ours.
+- So the hook wraps ``do_execute`` / ``do_execute_no_params`` / ``do_executemany`` on the
+  engine's own dialect *instance* (every engine has its own dialect object; the class and other
+  engines are untouched). That is the call SQLAlchemy makes for every statement, with the cursor,
+  the final SQL string and the ExecutionContext, and nothing else.
 
 Queries on a connection with execution option ``pa_db_health=True`` (the health probes) are
 neither traced nor measured.
@@ -18,14 +27,13 @@ neither traced nor measured.
 from __future__ import annotations
 
 import time
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.metrics import Histogram
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
-from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from ..logging import get_logger
@@ -36,7 +44,7 @@ from .sql import analyse
 __all__ = ["HEALTH_OPTION", "QueryObserver", "add_trace_context"]
 
 HEALTH_OPTION = "pa_db_health"
-_STATE = "_pa_db_telemetry"
+_METHODS = ("do_execute", "do_execute_no_params", "do_executemany")
 _CACHE_LIMIT = 2048
 log = get_logger()
 
@@ -52,7 +60,7 @@ class _Statement:
 
 
 class QueryObserver:
-    """Listeners that feed span, histogram, latency window and slow-query log in one place."""
+    """The hook that feeds span, histogram, latency window and slow-query log in one place."""
 
     def __init__(
         self,
@@ -81,26 +89,65 @@ class QueryObserver:
 
     # -- install ---------------------------------------------------------------------------
     def attach(self, engine: Engine) -> None:
-        """Listen on ``engine`` (the sync engine of our AsyncEngine). Idempotent."""
+        """Hook ``engine`` (the sync engine of our AsyncEngine). Idempotent."""
         if self._engine is engine:
             return
         self.detach()
-        event.listen(engine, "before_cursor_execute", self._before)
-        event.listen(engine, "after_cursor_execute", self._after)
-        event.listen(engine, "handle_error", self._error)
+        dialect = engine.dialect
+        for name in _METHODS:
+            # do_execute_no_params(cursor, statement, context); the others take parameters first.
+            position = 0 if name == "do_execute_no_params" else 1
+            setattr(dialect, name, self._wrap(getattr(dialect, name), position))
         self._engine = engine
 
     def detach(self) -> None:
         engine, self._engine = self._engine, None
         if engine is None:
             return
-        for name, fn in (
-            ("before_cursor_execute", self._before),
-            ("after_cursor_execute", self._after),
-            ("handle_error", self._error),
-        ):
-            if event.contains(engine, name, fn):
-                event.remove(engine, name, fn)
+        for name in _METHODS:
+            engine.dialect.__dict__.pop(name, None)
+
+    def _wrap(self, original: Callable[..., Any], position: int) -> Callable[..., Any]:
+        observer = self
+        perf_counter = time.perf_counter
+
+        def execute(cursor: Any, statement: str, *args: Any, **kwargs: Any) -> Any:
+            context = args[position] if len(args) > position else kwargs.get("context")
+            if (
+                context is None
+                or context.execution_options.get(HEALTH_OPTION)
+                # The dialect's one-time first-connect queries (server version, settings) run
+                # on the only Connection SQLAlchemy builds with autobegin off: not ours to trace.
+                or not context.root_connection._allow_autobegin
+            ):
+                return original(cursor, statement, *args, **kwargs)
+            stmt = observer._statements.get(statement) or observer._describe(statement)
+            tracer = observer.tracer
+            span = (
+                tracer.start_span(stmt.span_name, kind=SpanKind.CLIENT, attributes=stmt.span_attrs)
+                if tracer is not None
+                else None
+            )
+            started = perf_counter()
+            try:
+                result = original(cursor, statement, *args, **kwargs)
+            except BaseException as exc:
+                observer._failed(stmt, span, perf_counter() - started, exc)
+                raise
+            elapsed = perf_counter() - started
+            if span is not None:
+                span.end()
+            if stmt.series is not None:
+                stmt.series.record(elapsed)
+            if observer.api_duration is not None:
+                observer.api_duration.record(elapsed, stmt.metric_attrs)
+            if observer.latency is not None:
+                observer.latency.record(stmt.operation, elapsed)
+            if elapsed >= observer.slow:
+                observer._log_slow(stmt, elapsed, None)
+            return result
+
+        return execute
 
     @property
     def attached(self) -> bool:
@@ -129,57 +176,16 @@ class QueryObserver:
         self._statements[statement] = described
         return described
 
-    # -- listeners -------------------------------------------------------------------------
-    def _before(
-        self, conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool
-    ) -> None:
-        if context is None or context.execution_options.get(HEALTH_OPTION):
-            return
-        stmt = self._statements.get(statement) or self._describe(statement)
-        tracer = self.tracer
-        span = (
-            tracer.start_span(stmt.span_name, kind=SpanKind.CLIENT, attributes=stmt.span_attrs)
-            if tracer is not None
-            else None
-        )
-        setattr(context, _STATE, (stmt, span, time.perf_counter()))
-
-    def _after(
-        self, conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool
-    ) -> None:
-        state = context.__dict__.pop(_STATE, None) if context is not None else None
-        if state is None:
-            return
-        stmt, span, started = state
-        elapsed = time.perf_counter() - started
-        if span is not None:
-            span.end()
-        if stmt.series is not None:
-            stmt.series.record(elapsed)
-        if self.api_duration is not None:
-            self.api_duration.record(elapsed, stmt.metric_attrs)
-        if self.latency is not None:
-            self.latency.record(stmt.operation, elapsed)
-        if elapsed >= self.slow:
-            self._log_slow(stmt, elapsed, None)
-
-    def _error(self, ctx: Any) -> None:
-        context = ctx.execution_context
-        state = context.__dict__.pop(_STATE, None) if context is not None else None
-        if state is None:
-            return
-        stmt, span, started = state
-        elapsed = time.perf_counter() - started
-        original = ctx.original_exception
-        sqlstate = getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)
-        error_type = str(sqlstate) if sqlstate else type(original).__qualname__
+    def _failed(self, stmt: _Statement, span: Any, elapsed: float, exc: BaseException) -> None:
+        sqlstate = getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)
+        error_type = str(sqlstate) if sqlstate else type(exc).__qualname__
         if span is not None:
             if span.is_recording():
                 span.set_attribute("error.type", error_type)
                 if sqlstate:
                     span.set_attribute("db.response.status_code", str(sqlstate))
                 # The description is the class only: server messages can quote row values.
-                span.set_status(Status(StatusCode.ERROR, type(original).__name__))
+                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
             span.end()
         attrs = dict(stmt.metric_attrs)
         attrs["error.type"] = error_type
