@@ -183,3 +183,25 @@ def test_dropped_and_re_added_column_compares_equal(make_database: MakeDb) -> No
     query(url, "ALTER TABLE users DROP COLUMN nickname")
     query(url, "ALTER TABLE users ADD COLUMN nickname text")
     assert diff(with_column, snap(url)) == []
+
+
+def test_only_optional_relations_have_nullable_foreign_keys(head: str) -> None:
+    """Mandatory relations are NOT NULL; the nullable ones are exactly the optional ones, and
+    those are the ones that SET NULL (audit rows, hierarchy, granted_by) or an optional session."""
+    rows = query(
+        head,
+        """
+        SELECT c.relname || '.' || a.attname, k.confdeltype::text
+        FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
+        JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = ANY (k.conkey)
+        WHERE k.contype = 'f' AND k.connamespace = current_schema()::regnamespace
+          AND NOT a.attnotnull
+        """,
+    )
+    assert dict(rows) == {
+        "auth_tokens.session_id": "c",
+        "roles.parent_role_id": "n",
+        "user_roles.granted_by": "n",
+        "security_events.user_id": "n",
+        "access_audit_logs.user_id": "n",
+    }
