@@ -132,6 +132,15 @@ async def test_host_meter_provider_gets_the_semconv_histogram(make_db: MakeDb) -
     assert len(points) == 1 and points[0].count == 3
     assert list(points[0].explicit_bounds) == list(DURATION_BUCKETS)
     assert _points(reader.get_metrics_data(), "db.client.connection.count")
+    waits = _points(reader.get_metrics_data(), "db.client.connection.wait_time")
+    assert waits and waits[0].count >= 1
+
+
+@pytest.mark.parametrize("option", ["metric_export_interval", "export_timeout"])
+async def test_bad_options_name_the_parameter(database_url: str, option: str) -> None:
+    db = Database.from_env({"DATABASE_URL": database_url, "DB_ENV": "test"})
+    with pytest.raises(ValueError, match=f"{option} must be seconds > 0, got -1"):
+        Telemetry(db, **{option: -1})
 
 
 class Collecting(MetricExporter):

@@ -4,8 +4,8 @@
     telemetry = Telemetry(db)          # registers on_start/on_stop hooks; creates no engine
     app = Starlette(lifespan=db.lifespan, routes=[Mount("/health", health_app(db, telemetry))])
 
-On start it listens on ``db.engine.sync_engine`` and on the PoolMeter hooks; on stop it detaches
-and flushes (and shuts down) a tracer provider it created itself.
+On start it hooks the engine's own dialect (see tracing.py) and the PoolMeter hooks; on stop it
+detaches and flushes (and shuts down) a tracer provider it created itself.
 """
 
 from __future__ import annotations
@@ -50,8 +50,8 @@ class Telemetry:
     - ``tracer_provider``: use this provider; default: the host's global one if set, else one
       built from ``OTEL_*`` (see exporter.py), else no spans. ``settings.tracing=False`` turns
       spans off whatever is passed.
-    - ``meter_provider``: record into the host's provider instead of our private one; then
-      ``prometheus_exposition()`` is empty and the host exports the metrics.
+    - ``meter_provider``: also record every metric through this (host's) provider's API; costs
+      the SDK's 3.5-7 us per histogram record. ``prometheus_exposition()`` keeps working.
     - ``tracing``: override ``settings.tracing`` (``False``: metrics and percentiles only).
     - ``metrics_enabled``: ``False`` skips the duration histogram and pool metrics.
     - ``metric_exporters``: OTel MetricExporters (e.g. ``OTLPMetricExporter()``) that receive
@@ -73,6 +73,12 @@ class Telemetry:
         metric_export_interval: float = 60.0,
         export_timeout: float = 10.0,
     ) -> None:
+        for name, value in (
+            ("metric_export_interval", metric_export_interval),
+            ("export_timeout", export_timeout),
+        ):
+            if not value > 0:
+                raise ValueError(f"{name} must be seconds > 0, got {value!r}")
         self.db = db
         s = db.settings
         self.settings = s
