@@ -107,3 +107,19 @@ def test_series_count_is_bounded() -> None:
 def test_bad_window_is_rejected(bad: float) -> None:
     with pytest.raises(ValueError, match="window must be seconds > 0"):
         LatencyWindow(bad)
+
+
+@given(st.lists(durations, min_size=1, max_size=300))
+def test_folding_matches_adding_one_by_one(values: list[float]) -> None:
+    """fold() inlines LogarithmicMapping.key(); it must bin exactly as DDSketch.add() does."""
+    from personal_assistant_db.telemetry.latency import _sketch
+
+    window = LatencyWindow(60.0, clock=FakeClock())
+    for v in values:
+        window.record("SELECT", v)
+    folded = window.snapshot()["SELECT"]
+    direct = _sketch()
+    for v in values:
+        direct.add(v)
+    for q, got in ((0.5, folded.p50), (0.95, folded.p95), (0.99, folded.p99)):
+        assert got == direct.get_quantile_value(q)
