@@ -219,3 +219,23 @@ async def test_only_our_dialect_instance_is_wrapped(make_traced: MakeTraced) -> 
     assert type(dialect).do_execute.__qualname__.endswith("Dialect.do_execute")
     t.telemetry.uninstrument()
     assert "do_execute" not in vars(dialect)
+
+
+async def test_two_telemetries_on_one_engine_unhook_cleanly(make_traced: MakeTraced) -> None:
+    t = await make_traced()
+    second = Telemetry(t.db, tracing=False)  # attached late: wraps on top of the first
+    async with t.db.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+    assert len(t.spans()) == 1 and second.latency_snapshot()["SELECT"].count == 1
+    t.telemetry.uninstrument()  # under the second one: stays in the chain, passes through
+    async with t.db.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+    assert len(t.spans()) == 1 and second.latency_snapshot()["SELECT"].count == 2
+    second.uninstrument()  # restores what it wrapped: the first one's pass-through wrapper
+    async with t.db.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+    assert len(t.spans()) == 1 and second.latency_snapshot()["SELECT"].count == 2
+    t.telemetry.instrument()  # the first one can come back
+    async with t.db.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+    assert len(t.spans()) == 2

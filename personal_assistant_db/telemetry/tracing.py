@@ -88,6 +88,9 @@ class QueryObserver:
         self.slow = slow_query_seconds if slow_query_seconds > 0 else float("inf")
         self._statements: dict[str, _Statement] = {}
         self._engine: Engine | None = None
+        self._saved: dict[str, Any] = {}
+        self._wrappers: dict[str, Any] = {}
+        self._token: object | None = None
 
     # -- install ---------------------------------------------------------------------------
     def attach(self, engine: Engine) -> None:
@@ -96,21 +99,36 @@ class QueryObserver:
             return
         self.detach()
         dialect = engine.dialect
+        self._saved = {name: dialect.__dict__.get(name) for name in _METHODS}
+        self._wrappers = {}
+        self._token = object()
         for name in _METHODS:
             # do_execute_no_params(cursor, statement, context); the others take parameters first.
             position = 0 if name == "do_execute_no_params" else 1
-            setattr(dialect, name, self._wrap(getattr(dialect, name), position))
+            wrapper = self._wrappers[name] = self._wrap(getattr(dialect, name), position)
+            setattr(dialect, name, wrapper)
         self._engine = engine
 
     def detach(self) -> None:
+        """Unhook. A wrapper someone else put on top of ours stays, and ours passes through."""
         engine, self._engine = self._engine, None
+        self._token = None
         if engine is None:
             return
+        attrs = engine.dialect.__dict__
         for name in _METHODS:
-            engine.dialect.__dict__.pop(name, None)
+            if attrs.get(name) is not self._wrappers.get(name):
+                continue
+            saved = self._saved.get(name)
+            if saved is None:
+                del attrs[name]
+            else:
+                attrs[name] = saved
+        self._wrappers, self._saved = {}, {}
 
     def _wrap(self, original: Callable[..., Any], position: int) -> Callable[..., Any]:
         observer = self
+        token = self._token
         perf_counter = time.perf_counter
         window = self.latency  # its clock is perf_counter: `ended` doubles as "now"
 
@@ -118,6 +136,7 @@ class QueryObserver:
             context = args[position] if len(args) > position else kwargs.get("context")
             if (
                 context is None
+                or observer._token is not token  # a stale wrapper left in someone's chain
                 or context.execution_options.get(HEALTH_OPTION)
                 # The dialect's one-time first-connect queries (server version, settings) run
                 # on the only Connection SQLAlchemy builds with autobegin off: not ours to trace.
