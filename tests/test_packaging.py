@@ -6,9 +6,12 @@ import subprocess
 import sys
 import venv
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+from personal_assistant_db.urls import parse_database_url, to_sync
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "personal_assistant_db"
@@ -39,7 +42,9 @@ def test_wheel_holds_every_source_and_data_file(wheel: Path) -> None:
 
 
 @pytest.mark.slow
-def test_wheel_installs_in_a_fresh_venv_and_runs(wheel: Path, tmp_path: Path) -> None:
+def test_wheel_installs_in_a_fresh_venv_and_runs(
+    wheel: Path, tmp_path: Path, make_database: Callable[[], str]
+) -> None:
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
     pip = [str(env_dir / "bin" / "python"), "-m", "pip", "install", "--quiet"]
@@ -59,3 +64,19 @@ def test_wheel_installs_in_a_fresh_venv_and_runs(wheel: Path, tmp_path: Path) ->
     )
     source = sorted(p.name for p in (PACKAGE / "migrations").iterdir() if p.is_file())
     assert listed.stdout.strip() == str(source)
+
+    # Plain yoyo, from the installed wheel's package data, up and all the way down.
+    url = str(to_sync(parse_database_url(make_database())).render_as_string(hide_password=False))
+    yoyo = [str(env_dir / "bin" / "yoyo")]
+    source_arg = "package:personal_assistant_db:migrations"
+    subprocess.run([*yoyo, "apply", "--batch", "--database", url, source_arg], check=True)
+    verified = subprocess.run(
+        [str(env_dir / "bin" / "pa-db"), "migrate", "verify", "--database", url],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    subprocess.run(
+        [*yoyo, "rollback", "--all", "--batch", "--database", url, source_arg], check=True
+    )
