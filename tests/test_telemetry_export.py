@@ -182,3 +182,17 @@ print("ok")
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().endswith("ok")
+
+
+def test_garbage_sdk_variables_fall_back_to_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SDK reads OTEL_BSP_* from os.environ itself and raises on bad values."""
+    monkeypatch.setenv("OTEL_BSP_MAX_QUEUE_SIZE", "-5")
+    with structlog.testing.capture_logs() as logs:
+        export = tracer_provider_from_env(otel_env("http://127.0.0.1:4318/v1/traces"))
+    try:
+        (warning,) = [e for e in logs if e["event"] == "otel.config.invalid"]
+        assert warning["variable"] == "OTEL_BSP_*"
+        assert "max_queue_size" in warning["value"]
+        assert isinstance(export.provider, TracerProvider)
+    finally:
+        export.shutdown(timeout=0.1)

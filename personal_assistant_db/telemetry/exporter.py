@@ -206,9 +206,24 @@ def tracer_provider_from_env(
         sampler=sampler_from_env(env),
         shutdown_on_exit=False,
     )
-    exporter = CountingSpanExporter(OTLPSpanExporter(endpoint=endpoint, timeout=export_timeout))
-    provider.add_span_processor(
-        BatchSpanProcessor(exporter, schedule_delay_millis=schedule_delay * 1000)
-    )
+    try:  # it also reads OTEL_EXPORTER_OTLP_* (headers, compression, certificates) itself
+        otlp = OTLPSpanExporter(endpoint=endpoint, timeout=export_timeout)
+    except (ValueError, TypeError, OSError) as exc:
+        _warn("OTEL_EXPORTER_OTLP_*", str(exc), "values the OTLP exporter accepts", "no export")
+        return TraceExport(provider=None)
+    exporter = CountingSpanExporter(otlp)
+    delay = schedule_delay * 1000
+    try:  # BatchSpanProcessor reads OTEL_BSP_* and raises on bad values
+        processor = BatchSpanProcessor(exporter, schedule_delay_millis=delay)
+    except ValueError as exc:
+        _warn("OTEL_BSP_*", str(exc), "positive whole numbers", "the SDK defaults")
+        processor = BatchSpanProcessor(
+            exporter,
+            max_queue_size=2048,
+            schedule_delay_millis=delay,
+            max_export_batch_size=512,
+            export_timeout_millis=30_000,
+        )
+    provider.add_span_processor(processor)
     log.info("otel.tracing.export", endpoint=endpoint, service_name=service)
     return TraceExport(provider=provider, owned=True, exporter=exporter, endpoint=endpoint)
