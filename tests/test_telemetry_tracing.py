@@ -239,3 +239,32 @@ async def test_two_telemetries_on_one_engine_unhook_cleanly(make_traced: MakeTra
     async with t.db.connect() as conn:
         await conn.execute(text("SELECT 1"))
     assert len(t.spans()) == 2
+
+
+def test_stock_instrumentor_works_on_the_pinned_sqlalchemy() -> None:
+    """bench/tracing.py compares against SQLAlchemyInstrumentor().instrument(); on SQLAlchemy 2.1
+    it silently instruments nothing. In a child interpreter (instrument() is process-wide)."""
+    import subprocess
+    import sys
+
+    script = """
+from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+import sqlalchemy
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+SQLAlchemyInstrumentor().instrument(tracer_provider=provider)
+engine = sqlalchemy.create_engine("sqlite://")
+with engine.connect() as conn:
+    conn.exec_driver_sql("SELECT 1")
+print(sorted(s.name for s in exporter.get_finished_spans()))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    # Its query span, plus the per-checkout connect span our own hook leaves out.
+    assert done.stdout.strip() == "['SELECT', 'connect']"
