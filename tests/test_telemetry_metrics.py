@@ -197,3 +197,22 @@ def _points(data: MetricsData | None, name: str) -> Sequence[HistogramDataPoint]
         if m.name == name
         for p in m.data.data_points  # type: ignore[misc]
     ]
+
+
+def test_histogram_cardinality_is_bounded() -> None:
+    from personal_assistant_db.telemetry.metrics import (
+        CARDINALITY_LIMIT,
+        OVERFLOW_ATTRIBUTES,
+        duration_histogram,
+    )
+
+    histogram = duration_histogram()
+    for day in range(CARDINALITY_LIMIT + 50):  # e.g. one partition table per day
+        histogram.record(0.002, {"db.operation.name": "SELECT", "db.collection.name": f"t{day}"})
+    metric = histogram.metric(0, 1)
+    assert metric is not None
+    points = metric.data.data_points
+    assert len(points) == CARDINALITY_LIMIT + 1
+    (overflow,) = [p for p in points if p.attributes == OVERFLOW_ATTRIBUTES]
+    assert overflow.count == 50
+    assert sum(p.count for p in points) == CARDINALITY_LIMIT + 50

@@ -26,13 +26,8 @@ from opentelemetry.trace import SpanKind
 
 from .exporter import TraceExport, tracer_provider_from_env
 from .latency import LatencyWindow, OperationLatency
-from .metrics import (
-    DURATION_BUCKETS,
-    MetricProducer,
-    PoolInstruments,
-    ProducingMetricExporter,
-    duration_histogram,
-)
+from .metrics import DURATION_BUCKETS, PoolInstruments, duration_histogram
+from .producer import MetricProducer, ProducingMetricExporter
 from .prometheus import PrometheusExposition
 from .tracing import QueryObserver
 

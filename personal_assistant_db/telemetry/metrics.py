@@ -8,8 +8,8 @@ Pool state (observable, read at collection time, free per query): ``db.client.co
 Why the histograms are aggregated here: one ``Histogram.record()`` in the OpenTelemetry SDK costs
 3.5-7 us, and a query feeds three of them (duration, wait, use), about 8 % of a PK lookup's CPU.
 ``BucketHistogram.record`` is a bisect and three additions (~0.3 us). At collection time
-``MetricProducer.produce()`` turns the counts into the SDK's own ``Histogram`` metric data, which
-the OTel Prometheus exporter (prometheus.py) and any OTel ``MetricExporter`` wrapped with
+``MetricProducer`` (producer.py) turns the counts into the SDK's own ``Histogram`` metric data,
+which the OTel Prometheus exporter (prometheus.py) and any OTel ``MetricExporter`` wrapped with
 ``ProducingMetricExporter`` export unchanged: same names, units, buckets, cumulative temporality.
 
 Metric attributes stay low-cardinality and non-sensitive (no server address): ``/health/metrics``
@@ -18,7 +18,6 @@ may be public.
 
 from __future__ import annotations
 
-import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -29,14 +28,7 @@ from opentelemetry.sdk.metrics.export import (
     Histogram,
     HistogramDataPoint,
     Metric,
-    MetricExporter,
-    MetricExportResult,
-    MetricsData,
-    ResourceMetrics,
-    ScopeMetrics,
 )
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 if TYPE_CHECKING:
     from ..database import Database
@@ -45,16 +37,16 @@ __all__ = [
     "DURATION_BUCKETS",
     "BucketHistogram",
     "HistogramSeries",
-    "MetricProducer",
     "PoolInstruments",
-    "ProducingMetricExporter",
 ]
 
 #: Semconv bucket boundaries for db.client.operation.duration, in seconds.
 DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)
+CARDINALITY_LIMIT = 2000  # attribute sets per histogram, as the SDK's default limit
+OVERFLOW_ATTRIBUTES: Mapping[str, Any] = {"otel.metric.overflow": True}
+_OVERFLOW_KEY = frozenset(OVERFLOW_ATTRIBUTES.items())
 POOL_NAME = "db.client.connection.pool.name"
 STATE = "db.client.connection.state"
-SCOPE = InstrumentationScope("personal_assistant_db")
 
 
 class HistogramSeries:
@@ -98,11 +90,19 @@ class BucketHistogram:
         self._series: dict[frozenset[tuple[str, Any]], HistogramSeries] = {}
 
     def series(self, attributes: Mapping[str, Any]) -> HistogramSeries:
-        """The series for ``attributes``; keep it and call ``.record()`` on the hot path."""
+        """The series for ``attributes``; keep it and call ``.record()`` on the hot path.
+
+        Past ``CARDINALITY_LIMIT`` attribute sets (say, one table per day), new ones share the
+        ``otel.metric.overflow=true`` series, as the SDK's own cardinality limit does.
+        """
         key = frozenset(attributes.items())
         found = self._series.get(key)
         if found is None:
-            found = self._series[key] = HistogramSeries(attributes, self.bounds)
+            if len(self._series) >= CARDINALITY_LIMIT:
+                key, attributes = _OVERFLOW_KEY, OVERFLOW_ATTRIBUTES
+                found = self._series.get(key)
+            if found is None:
+                found = self._series[key] = HistogramSeries(attributes, self.bounds)
         return found
 
     def record(self, value: float, attributes: Mapping[str, Any]) -> None:
@@ -130,66 +130,6 @@ class BucketHistogram:
             data_points=points, aggregation_temporality=AggregationTemporality.CUMULATIVE
         )
         return Metric(name=self.name, description=self.description, unit=self.unit, data=data)
-
-
-class MetricProducer:
-    """Turns our BucketHistograms into OTel SDK metric data at collection time."""
-
-    def __init__(self, histograms: Iterable[BucketHistogram] = ()) -> None:
-        self.histograms = list(histograms)
-        self.start_ns = time.time_ns()
-
-    def produce(self) -> list[Metric]:
-        now = time.time_ns()
-        metrics = (h.metric(self.start_ns, now) for h in self.histograms)
-        return [m for m in metrics if m is not None]
-
-    def merge_into(self, data: MetricsData | None, resource: Resource | None = None) -> MetricsData:
-        """``data`` plus our metrics, as one more ScopeMetrics of the first resource."""
-        produced = self.produce()
-        if data is None or not data.resource_metrics:
-            rm = ResourceMetrics(
-                resource=resource or Resource.create({}), scope_metrics=[], schema_url=""
-            )
-            data = MetricsData(resource_metrics=[rm])
-        if not produced:
-            return data
-        first, *rest = data.resource_metrics
-        ours = ScopeMetrics(scope=SCOPE, metrics=produced, schema_url="")
-        merged = ResourceMetrics(
-            resource=first.resource,
-            scope_metrics=[*first.scope_metrics, ours],
-            schema_url=first.schema_url,
-        )
-        return MetricsData(resource_metrics=[merged, *rest])
-
-
-class ProducingMetricExporter(MetricExporter):
-    """Wraps any OTel MetricExporter (e.g. OTLP) so that each export carries our histograms.
-
-    Use it in the host's reader: ``PeriodicExportingMetricReader(
-    ProducingMetricExporter(OTLPMetricExporter(), telemetry.producer))``.
-    """
-
-    def __init__(self, inner: MetricExporter, producer: MetricProducer) -> None:
-        super().__init__(
-            preferred_temporality=inner._preferred_temporality,
-            preferred_aggregation=inner._preferred_aggregation,
-        )
-        self.inner = inner
-        self.producer = producer
-
-    def export(
-        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
-    ) -> MetricExportResult:
-        merged = self.producer.merge_into(metrics_data)
-        return self.inner.export(merged, timeout_millis=timeout_millis, **kwargs)
-
-    def force_flush(self, timeout_millis: float = 10_000) -> bool:
-        return self.inner.force_flush(timeout_millis)
-
-    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        self.inner.shutdown(timeout_millis=timeout_millis, **kwargs)
 
 
 def duration_histogram() -> BucketHistogram:

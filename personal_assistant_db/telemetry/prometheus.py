@@ -2,7 +2,7 @@
 
 ``PrometheusExposition`` owns a private ``CollectorRegistry`` (never prometheus_client's global
 one) and a ``PrometheusMetricReader`` bound to it, which also carries the histograms our
-``MetricProducer`` aggregates (see metrics.py). The exporter maps OTel names to the names
+``MetricProducer`` hands over (producer.py). The exporter maps OTel names to the names
 Prometheus users expect: ``db.client.operation.duration`` in ``s`` becomes
 ``db_client_operation_duration_seconds_bucket`` / ``_sum`` / ``_count``. prometheus_client picks
 the format (text 0.0.4 or OpenMetrics) from the request's Accept header.
@@ -17,7 +17,7 @@ from opentelemetry.sdk.metrics.export import MetricsData
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
-from .metrics import MetricProducer
+from .producer import MetricProducer
 
 __all__ = ["PrometheusExposition"]
 
