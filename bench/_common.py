@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import statistics
 import tempfile
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import psycopg
@@ -13,6 +15,7 @@ import psycopg
 from personal_assistant_db.testing import embedded_server_url, fresh_database
 
 ROWS = 100_000
+Runner = Callable[[str], Awaitable[None]]
 
 
 def server_url() -> str:
@@ -58,3 +61,22 @@ def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+async def drive(
+    run_one: Runner, query: str, tasks: int, seconds: float
+) -> tuple[float, list[float], float]:
+    """Run ``tasks`` workers for ``seconds``; return (queries/s, latencies, CPU s/query)."""
+    latencies: list[float] = []
+    stop_at = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        while time.perf_counter() < stop_at:
+            began = time.perf_counter()
+            await run_one(query)
+            latencies.append(time.perf_counter() - began)
+
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(tasks)))
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    return len(latencies) / wall, latencies, cpu / max(1, len(latencies))

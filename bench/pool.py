@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
+import pstats
 import random
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import asyncpg
@@ -22,7 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROWS, bench_database, median, pct, table
+from _common import ROWS, Runner, bench_database, drive, median, pct, table
 
 from personal_assistant_db import Database
 from personal_assistant_db.testing import plain_url
@@ -35,26 +36,6 @@ QUERIES = {
         "SELECT payload FROM bench_items WHERE id = $1",
     ),
 }
-Runner = Callable[[str], Awaitable[None]]
-
-
-async def drive(
-    run_one: Runner, query: str, tasks: int, seconds: float
-) -> tuple[float, list[float], float]:
-    """Run ``tasks`` workers for ``seconds``; return (queries/s, latencies, CPU s/query)."""
-    latencies: list[float] = []
-    stop_at = time.perf_counter() + seconds
-
-    async def worker() -> None:
-        while time.perf_counter() < stop_at:
-            began = time.perf_counter()
-            await run_one(query)
-            latencies.append(time.perf_counter() - began)
-
-    cpu0, wall0 = time.process_time(), time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(tasks)))
-    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    return len(latencies) / wall, latencies, cpu / max(1, len(latencies))
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -148,6 +129,21 @@ async def main(args: argparse.Namespace) -> None:
                 ],
                 rows,
             )
+        )
+
+        # Python calls per query: a noise-free view of the per-query overhead (cProfile counts).
+        counts = {}
+        for name in ("plain-sqla", "pa-db"):
+            profile = cProfile.Profile()
+            profile.enable()
+            for _ in range(1000):
+                await paths[name]("select1")
+            profile.disable()
+            counts[name] = pstats.Stats(profile).total_calls / 1000  # type: ignore[attr-defined]
+        print(
+            f"\nPython calls per SELECT 1: plain-sqla {counts['plain-sqla']:.0f}, "
+            f"pa-db {counts['pa-db']:.0f} (+{counts['pa-db'] - counts['plain-sqla']:.0f}, "
+            f"{counts['pa-db'] / counts['plain-sqla'] - 1:+.1%})"
         )
 
         # Efficiency under steady load: share of checkouts served by an already-open connection.
