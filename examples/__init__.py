@@ -1,0 +1,1 @@
+"""Examples of host applications built on personal_assistant_db."""

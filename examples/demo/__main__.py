@@ -1,0 +1,96 @@
+"""``python -m examples.demo``: apply the migrations and serve the demo with uvicorn.
+
+Uses ``DATABASE_URL`` when set; otherwise starts an embedded PostgreSQL (pgserver) whose data
+stays in ``PA_DEMO_DATA_DIR`` (default: ``<tmp>/pa-db-demo-pgserver-<uid>``) between runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+
+from personal_assistant_db import PaDbError, Settings, migrate
+from personal_assistant_db.testing import embedded_server_url
+
+
+def _port(raw: str) -> int:
+    if not raw.isdigit() or not 1 <= int(raw) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a TCP port from 1 to 65535, got {raw!r}")
+    return int(raw)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m examples.demo", description=__doc__)
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
+    p.add_argument("--port", type=_port, default=8000, help="TCP port (default: %(default)s)")
+    p.add_argument(
+        "--no-migrate",
+        action="store_true",
+        help="do not apply migrations (the compose file's migrate service does)",
+    )
+    p.add_argument("--reload", action="store_true", help="restart on code changes (development)")
+    return p
+
+
+def database_url() -> str:
+    """``DATABASE_URL``, or the embedded server's URL (started on first use)."""
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return url
+    data_dir = os.environ.get("PA_DEMO_DATA_DIR") or os.path.join(
+        tempfile.gettempdir(), f"pa-db-demo-pgserver-{os.getuid()}"
+    )
+    print(f"DATABASE_URL is not set: starting embedded PostgreSQL in {data_dir}", flush=True)
+    return embedded_server_url(data_dir)
+
+
+def urls(host: str, port: int) -> list[str]:
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - display only
+    base = f"http://{shown}:{port}"
+    lines = [
+        f"demo      {base}/",
+        f"stats     {base}/stats  (P50/P95/P99 per operation, pool)",
+        f"metrics   {base}/metrics  (Prometheus)",
+    ]
+    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get(
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+    ):
+        ui = os.environ.get("JAEGER_UI_URL", "http://127.0.0.1:16686")
+        service = os.environ.get("OTEL_SERVICE_NAME", "personal-assistant-db")
+        lines.append(f"traces    {ui}/search?service={service}  (Jaeger UI)")
+    return lines
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    import uvicorn  # the demo extra; imported here so --help works without it
+
+    try:
+        os.environ["DATABASE_URL"] = database_url()  # create_app() reads it via Database.from_env
+        settings = Settings.from_env()
+        if not args.no_migrate:
+            applied = migrate.apply(settings)
+            print(f"migrations: {len(applied)} applied, schema at head", flush=True)
+    except PaDbError as exc:
+        print(f"demo: {exc}", file=sys.stderr)
+        return 2
+    print("\n".join(["personal-assistant-db demo, open:", *urls(args.host, args.port)]), flush=True)
+    uvicorn.run(
+        "examples.demo.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        reload=args.reload,
+        reload_dirs=[os.path.dirname(os.path.dirname(os.path.dirname(__file__)))]
+        if args.reload
+        else None,
+        log_level="info",
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,218 @@
+"""The demo app (examples/demo) on real PostgreSQL: in-process through its own lifespan
+(asgi_lifespan + httpx.ASGITransport), and ``python -m examples.demo`` as a real server."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from asgi_lifespan import LifespanManager
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from examples.demo.app import create_app
+from examples.demo.passwords import hash_password, verify_password
+from personal_assistant_db import migrate
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def demo_url(make_database: Callable[[], str]) -> str:
+    url = make_database()
+    migrate.apply(url)
+    return url
+
+
+@pytest.fixture
+async def client(demo_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(environ={"DATABASE_URL": demo_url, "DB_ENV": "test"})
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://demo") as c:
+            yield c
+
+
+async def new_user(client: httpx.AsyncClient, email: str = "ada@example.com") -> int:
+    r = await client.post("/users", json={"email": email, "password": "correct horse"})
+    assert r.status_code == 201, r.text
+    return int(r.json()["id"])
+
+
+async def test_user_is_created_with_a_scrypt_hash_not_the_password(
+    client: httpx.AsyncClient, demo_url: str
+) -> None:
+    r = await client.post(
+        "/users",
+        json={"email": "ada@example.com", "password": "correct horse", "display_name": " Ada "},
+    )
+    assert r.status_code == 201
+    body = r.json()
+    assert body["email"] == "ada@example.com" and body["display_name"] == "Ada"
+    assert body["roles"] == [] and "password" not in r.text
+    with psycopg.connect(demo_url) as conn:
+        (stored,) = conn.execute("SELECT password_hash FROM users").fetchone() or ("",)
+    assert stored.startswith("$scrypt$ln=14,r=8,p=1$")
+    assert verify_password("correct horse", stored)
+    assert not verify_password("correct horsE", stored)
+    assert (await client.get(f"/users/{body['id']}")).json()["email"] == "ada@example.com"
+
+
+async def test_granted_role_decides_the_permission_check_and_both_are_audited(
+    client: httpx.AsyncClient,
+) -> None:
+    uid = await new_user(client)
+    check = {"permission": "assistant:advanced"}
+    denied = (await client.post(f"/users/{uid}/access-checks", json=check)).json()
+    assert denied["allowed"] is False and denied["reason"] == "user has no roles"
+
+    r = await client.post(f"/users/{uid}/roles", json={"role": "premium"})
+    assert r.status_code == 201 and r.json()["roles"] == ["premium"]
+    again = await client.post(f"/users/{uid}/roles", json={"role": "premium"})
+    assert again.status_code == 200  # already held: idempotent, not a second row
+
+    allowed = (await client.post(f"/users/{uid}/access-checks", json=check)).json()
+    assert allowed == {
+        "user_id": uid,
+        "permission": "assistant:advanced",
+        "allowed": True,
+        "roles_checked": ["premium"],
+        "reason": "granted by role premium",
+    }
+    admin_only = {"permission": "audit:read"}
+    no = (await client.post(f"/users/{uid}/access-checks", json=admin_only)).json()
+    assert no["allowed"] is False and "audit:read" in no["reason"]
+
+    events = (await client.get(f"/audit-events?user_id={uid}")).json()["events"]
+    assert [(e["permission"], e["granted"]) for e in events] == [
+        ("audit:read", False),
+        ("assistant:advanced", True),
+        ("assistant:advanced", False),
+    ]
+    assert events[1]["roles_checked"] == ["premium"] and events[2]["roles_checked"] == []
+    assert (await client.get("/audit-events?limit=1")).json()["events"][0]["id"] == events[0]["id"]
+
+
+async def test_duplicate_email_is_409_case_insensitively(client: httpx.AsyncClient) -> None:
+    await new_user(client, "Grace@Example.com")
+    r = await client.post("/users", json={"email": "grace@example.COM", "password": "12345678"})
+    assert r.status_code == 409
+    assert r.json() == {"error": "email: grace@example.COM is already registered", "field": "email"}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field", "words"),
+    [
+        ("/users", {"email": "not-an-email", "password": "long enough"}, "email", "ada@example"),
+        ("/users", {"email": "a@b.c", "password": "short"}, "password", "8 to 1024"),
+        ("/users", [1, 2], "body", "JSON object"),
+        ("/users/1/roles", {"role": "Root!"}, "role", "role name"),
+        ("/users/1/access-checks", {"permission": "tasks"}, "permission", "resource:action"),
+        ("/users/abc/roles", {"role": "user"}, "user_id", "positive whole number"),
+    ],
+)
+async def test_bad_input_is_422_naming_the_field(
+    client: httpx.AsyncClient, path: str, body: object, field: str, words: str
+) -> None:
+    await new_user(client)
+    r = await client.post(path, json=body)
+    assert r.status_code == 422
+    assert r.json()["field"] == field and words in r.json()["error"]
+    assert "short" not in r.text  # a password is never echoed
+
+
+async def test_unknown_role_lists_the_known_ones_and_unknown_user_is_404(
+    client: httpx.AsyncClient,
+) -> None:
+    uid = await new_user(client)
+    r = await client.post(f"/users/{uid}/roles", json={"role": "wizard"})
+    assert r.status_code == 422
+    assert "no role named 'wizard' (known: user, premium, administrator)" in r.json()["error"]
+    assert (await client.post("/users/999999/roles", json={"role": "user"})).status_code == 404
+    missing = await client.post("/users/999999/access-checks", json={"permission": "tasks:read"})
+    assert missing.status_code == 404
+    assert (await client.get("/audit-events")).json()["events"] == []  # nothing was audited
+
+
+async def test_queries_show_up_in_stats_and_metrics(client: httpx.AsyncClient) -> None:
+    uid = await new_user(client)
+    for _ in range(5):
+        await client.post(f"/users/{uid}/access-checks", json={"permission": "tasks:read"})
+    stats = (await client.get("/stats")).json()
+    assert stats["operations"]["INSERT"]["count"] >= 6
+    assert stats["operations"]["SELECT"]["p95_ms"] > 0
+    assert stats["pool"]["checkouts"] >= 6
+    metrics = await client.get("/metrics")
+    assert "db_client_operation_duration" in metrics.text
+    roles = (await client.get("/roles")).json()["roles"]
+    assert [r["name"] for r in roles] == ["user", "premium", "administrator"]
+    assert "audit:read" in roles[2]["permissions"] and "audit:read" not in roles[1]["permissions"]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(min_size=8, max_size=40))
+def test_password_hash_round_trips(password: str) -> None:
+    stored = hash_password(password, log2_n=4)
+    assert stored.startswith("$scrypt$ln=4,") and password not in stored
+    assert verify_password(password, stored)
+    assert not verify_password(password + "x", stored)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_python_m_examples_demo_migrates_and_serves(make_database: Callable[[], str]) -> None:
+    url = make_database()
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env.update(DATABASE_URL=url, DB_ENV="test")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "examples.demo", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                page = httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
+                break
+            except httpx.TransportError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        assert page.status_code == 200 and "personal-assistant-db demo" in page.text
+        roles = httpx.get(f"http://127.0.0.1:{port}/roles", timeout=5).json()["roles"]
+        assert len(roles) == 3  # the seed migration ran
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=15)
+    assert "migrations: 7 applied" in out
+    assert f"http://127.0.0.1:{port}/stats" in out
+    assert "Jaeger" not in out  # no OTLP endpoint, no traces URL
+
+
+def test_bad_port_flag_is_a_clear_error() -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "examples.demo", "--port", "99999"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert r.returncode == 2
+    assert "--port: expected a TCP port from 1 to 65535, got '99999'" in r.stderr
