@@ -3,6 +3,7 @@
 Nothing happens at import time: no engine, no connection, no logging configuration.
 """
 
+from .alerts import AlertEvent, AlertManager, AlertRule, WebhookSink, default_rules
 from .database import STATE_KEY, Database
 from .errors import (
     AnalysisError,
@@ -18,6 +19,7 @@ from .errors import (
     SettingProblem,
     UnknownMigration,
 )
+from .health import Check, CheckResult, health_app
 from .lifespan import combine_lifespans
 from .logging import redact_secrets
 from .pool import PoolStats
@@ -26,7 +28,12 @@ from .telemetry import OperationLatency, Telemetry, add_trace_context
 
 __all__ = [
     "STATE_KEY",
+    "AlertEvent",
+    "AlertManager",
+    "AlertRule",
     "AnalysisError",
+    "Check",
+    "CheckResult",
     "ConfigurationError",
     "ConnectError",
     "ConnectFatal",
@@ -43,8 +50,11 @@ __all__ = [
     "Settings",
     "Telemetry",
     "UnknownMigration",
+    "WebhookSink",
     "add_trace_context",
     "combine_lifespans",
+    "default_rules",
+    "health_app",
     "redact_secrets",
 ]
 

@@ -14,7 +14,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from tenacity import (
@@ -30,6 +30,9 @@ from .logging import get_logger
 from .pool import PoolMeter, PoolStats, bind_pool_class
 from .retry import describe, is_transient
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
 __all__ = ["STATE_KEY", "Database", "Hook"]
 
@@ -99,6 +102,12 @@ class Database:
     def begin(self) -> Any:
         """``async with db.begin() as conn:`` a connection in a transaction that commits."""
         return self.engine.begin()
+
+    def health_app(self, **kwargs: Any) -> Starlette:
+        """The /health Starlette app for this database: ``health.health_app(self, **kwargs)``."""
+        from .health import health_app
+
+        return health_app(self, **kwargs)
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:

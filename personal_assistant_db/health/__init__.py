@@ -1,0 +1,33 @@
+"""The ``/health`` mount: checks as data, a single-flight runner, health+json rendering."""
+
+from __future__ import annotations
+
+from .app import health_app
+from .checks import (
+    Check,
+    CheckResult,
+    DatabaseCheck,
+    LivenessCheck,
+    MigrationsCheck,
+    PoolCheck,
+    Status,
+)
+from .monitor import HealthMonitor, TelemetrySource
+from .runner import HealthReport, HealthRunner
+from .telemetry_check import QueryLatencyCheck
+
+__all__ = [
+    "Check",
+    "CheckResult",
+    "DatabaseCheck",
+    "HealthMonitor",
+    "HealthReport",
+    "HealthRunner",
+    "LivenessCheck",
+    "MigrationsCheck",
+    "PoolCheck",
+    "QueryLatencyCheck",
+    "Status",
+    "TelemetrySource",
+    "health_app",
+]

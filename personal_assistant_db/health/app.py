@@ -1,0 +1,127 @@
+"""The Starlette app the host mounts: ``Mount("/health", app=health_app(db))``.
+
+Routes (GET and HEAD): ``/`` overview, ``/live``, ``/ready``, ``/database``, ``/pool`` and, with a
+telemetry object, ``/metrics``. Bodies are application/health+json (``?format=text``: a
+Kubernetes-style list); pass/warn -> 200, fail -> 503; always ``Cache-Control: no-store``.
+A valid ``Authorization: Bearer $DB_HEALTH_TOKEN`` adds details; a wrong or missing one gets the
+public view (never a 401 that would break a probe). The app has no lifespan of its own.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ..alerts import AlertManager, AlertRule, Sink, default_rules
+from .checks import Check, DatabaseCheck, LivenessCheck, MigrationsCheck, PoolCheck
+from .monitor import HealthMonitor, TelemetrySource
+from .render import HEALTH_JSON, STATUS_CODES, render_json, render_text
+from .runner import HealthRunner
+from .telemetry_check import QueryLatencyCheck
+
+if TYPE_CHECKING:
+    from ..database import Database
+
+__all__ = ["health_app"]
+
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _authorized(request: Request, token: str | None) -> bool:
+    if not token:
+        return False
+    header = request.headers.get("authorization", "")
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(given.strip().encode(), token.encode())
+
+
+def health_app(
+    db: Database,
+    *,
+    checks: Sequence[Check] = (),
+    telemetry: TelemetrySource | None = None,
+    require_migrations: bool = False,
+    alert_rules: Sequence[AlertRule] | None = None,
+    alert_sinks: Sequence[Sink] = (),
+) -> Starlette:
+    """Build the /health app for ``db``.
+
+    - ``checks``: the host's own checks (e.g. Redis), run in readiness and the overview.
+    - ``telemetry``: enables ``/metrics``, the query P95 in ``/database`` and its alert rule.
+    - ``require_migrations``: readiness also needs migrations at head.
+    - ``alert_rules``: default ``alerts.default_rules(db.settings)``; ``alert_sinks``: async
+      callables or ``WebhookSink``s that receive every transition (structlog always does).
+    """
+    s = db.settings
+    names = [c.name for c in checks]
+    if len(set(names)) != len(names):
+        raise ValueError(f"health check names must be unique, got {names}")
+    runner = HealthRunner(ttl=s.health_ttl, fail_ttl=s.health_fail_ttl, deadline=s.health_timeout)
+    live = [LivenessCheck()]
+    database = DatabaseCheck(db)
+    pool = PoolCheck(db)
+    ready: list[Check] = [database, pool]
+    if require_migrations:
+        ready.append(MigrationsCheck(db))
+    ready += list(checks)
+    db_group: list[Check] = [database]
+    if telemetry is not None:
+        db_group.append(QueryLatencyCheck(telemetry, budget_ms=s.query_p95_budget_ms))
+    overview: list[Check] = [*live, *ready, *db_group[1:]]
+    rules = list(alert_rules) if alert_rules is not None else default_rules(s)
+    manager = AlertManager(rules, alert_sinks)
+    monitor = HealthMonitor(
+        db, runner, overview, manager, telemetry=telemetry, interval=max(s.health_ttl, 1.0)
+    )
+
+    def endpoint(group: Sequence[Check], label: str, with_alerts: bool = False) -> Any:
+        async def handle(request: Request) -> Response:
+            monitor.ensure_started()
+            report = await runner.run(group)
+            if request.query_params.get("format") == "text":
+                body, media = render_text(report, name=label), "text/plain; charset=utf-8"
+            else:
+                body = render_json(
+                    report,
+                    description=f"personal_assistant_db {label}",
+                    detailed=_authorized(request, s.health_token),
+                    alerts=manager.active() if with_alerts else None,
+                )
+                media = HEALTH_JSON
+            if request.method == "HEAD":
+                body = b""
+            return Response(body, STATUS_CODES[report.status], _NO_STORE, media)
+
+        return handle
+
+    async def metrics(request: Request) -> Response:
+        if telemetry is None:
+            return Response(b"not found\n", 404, _NO_STORE, "text/plain")
+        if s.metrics_require_token and not _authorized(request, s.health_token):
+            return Response(b"token required\n", 401, _NO_STORE, "text/plain")
+        body, media = telemetry.prometheus_exposition(request.headers.get("accept"))
+        return Response(b"" if request.method == "HEAD" else body, 200, _NO_STORE, media)
+
+    methods = ["GET", "HEAD"]
+    app = Starlette(
+        routes=[
+            Route("/", endpoint(overview, "health", with_alerts=True), methods=methods),
+            Route("/live", endpoint(live, "livez"), methods=methods),
+            Route("/ready", endpoint(ready, "readyz"), methods=methods),
+            Route("/database", endpoint(db_group, "database"), methods=methods),
+            Route("/pool", endpoint([pool], "pool"), methods=methods),
+            Route("/metrics", metrics, methods=methods),
+        ]
+    )
+    app.state.runner = runner
+    app.state.monitor = monitor
+    app.state.alerts = manager
+    return app

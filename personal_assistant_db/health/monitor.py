@@ -1,0 +1,105 @@
+"""The background loop that feeds alerts: runs the checks through the runner, evaluates rules.
+
+It starts lazily (the first probe, or the Database's start hook) and stops through
+``Database.add_hooks(on_stop=...)``, because ``Mount`` never runs a sub-app's lifespan. It goes
+through the same runner as requests, so it adds no database queries beyond one per TTL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
+
+from ..alerts import AlertEvent, AlertManager, Observation
+from ..logging import get_logger
+from .checks import Check
+from .runner import HealthRunner
+
+if TYPE_CHECKING:
+    from ..database import Database
+    from ..telemetry.latency import OperationLatency
+
+__all__ = ["HealthMonitor", "TelemetrySource"]
+
+log = get_logger()
+
+
+class TelemetrySource(Protocol):
+    """What health needs from telemetry (``personal_assistant_db.Telemetry`` fits)."""
+
+    def latency_snapshot(self) -> dict[str, OperationLatency]: ...
+
+    def overall_p95(self) -> float | None: ...
+
+    def prometheus_exposition(self, accept_header: str | None = None) -> tuple[bytes, str]: ...
+
+
+class HealthMonitor:
+    """Every ``interval`` seconds: run ``checks``, evaluate ``manager``'s rules, dispatch events."""
+
+    def __init__(
+        self,
+        db: Database,
+        runner: HealthRunner,
+        checks: Sequence[Check],
+        manager: AlertManager,
+        *,
+        telemetry: TelemetrySource | None,
+        interval: float,
+    ) -> None:
+        self.db = db
+        self.runner = runner
+        self.checks = list(checks)
+        self.manager = manager
+        self.telemetry = telemetry
+        self.interval = max(interval, 0.05)
+        self._last_timeouts: int | None = None
+        self._task: asyncio.Task[None] | None = None
+        db.add_hooks(on_start=self._on_start, on_stop=self.stop)
+
+    def __repr__(self) -> str:
+        running = self._task is not None and not self._task.done()
+        return f"<HealthMonitor every {self.interval:g}s running={running}>"
+
+    async def tick(self) -> list[AlertEvent]:
+        """One evaluation: fresh-or-cached results, rules, sinks. Returns the events."""
+        report = await self.runner.run(self.checks)
+        pool = self.db.pool_stats() if self.db.started else None
+        new = 0
+        if pool is not None:
+            new = 0 if self._last_timeouts is None else max(0, pool.timeouts - self._last_timeouts)
+            self._last_timeouts = pool.timeouts
+        obs = Observation(
+            results={r.name: r for r in report.results},
+            pool=pool,
+            query_p95=self.telemetry.overall_p95() if self.telemetry is not None else None,
+            new_timeouts=new,
+        )
+        events = self.manager.evaluate(obs)
+        await self.manager.dispatch(events)
+        return events
+
+    def ensure_started(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._loop(), name="pa-db-health-monitor")
+
+    def _on_start(self, db: Database) -> None:
+        self.ensure_started()
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except Exception as exc:  # the loop must outlive one bad evaluation
+                log.error("health.monitor.failed", error_class=type(exc).__name__)
+            await asyncio.sleep(self.interval)
+
+    async def stop(self, db: Database | None = None) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.manager.close()
