@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .checks import Check, CheckResult, Status, failure, worst
 
@@ -105,6 +105,9 @@ class HealthRunner:
             result = failure(check.name, began, exc, "check raised")
         finally:
             entry.flight = None
+        if result.status == "fail" and result.error_id is None:  # every failure gets an id
+            tagged = failure(check.name, began, None, "check reported fail")
+            result = replace(result, error_id=tagged.error_id)
         ttl = self.fail_ttl if result.status == "fail" else getattr(check, "ttl", self.ttl)
         entry.result = result
         entry.expires = time.monotonic() + ttl
