@@ -7,7 +7,7 @@ under a correlation id (``error_id``) that the public output shows too.
 The database checks never wait the pool's own ``pool_timeout`` and never cancel a checked-out
 asyncpg connection (FIELD_NOTES: cancellation has leaked connections). ``GuardedProbe``:
 
-1. reports a saturated pool (every slot used, or callers waiting) without checking out at all;
+1. reports a saturated pool (every slot checked out) as ``warn`` without checking out at all;
 2. runs the probe in a task with ``SET LOCAL statement_timeout`` (server-side timeout);
 3. waits ``checkout_timeout`` for the checkout and the check deadline for the query; past either
    it answers ``fail`` and *abandons* the task (never cancels it): the task finishes on the
@@ -154,7 +154,7 @@ class GuardedProbe:
             stats = self.db.pool_stats()
         except Exception as exc:  # DatabaseNotStarted
             return failure(name, began, exc, "database not started", component_type="datastore")
-        if stats.used >= stats.capacity or stats.waiting > 0:
+        if stats.used >= stats.capacity:  # (waiters while slots are free are connecting)
             return CheckResult(
                 name=name,
                 status="warn",
@@ -289,8 +289,9 @@ class PoolCheck:
         except Exception as exc:
             return failure(self.name, began, exc, "database not started", component_type="system")
         u = stats.utilization
-        saturated = stats.used >= stats.capacity or stats.waiting > 0
-        status: Status = "fail" if saturated else "warn" if u >= self.warn_at else "pass"
+        status: Status = (
+            "fail" if stats.used >= stats.capacity else "warn" if u >= self.warn_at else "pass"
+        )
         return CheckResult(
             name=self.name,
             status=status,

@@ -108,7 +108,11 @@ class HealthRunner:
         if result.status == "fail" and result.error_id is None:  # every failure gets an id
             tagged = failure(check.name, began, None, "check reported fail")
             result = replace(result, error_id=tagged.error_id)
-        ttl = self.fail_ttl if result.status == "fail" else getattr(check, "ttl", self.ttl)
+        # A check's own ``ttl`` (MigrationsCheck: 10 s) applies to a pass only: a warn (say, a
+        # probe skipped because the pool was saturated) is retried after the normal TTL.
+        ttl = {"pass": getattr(check, "ttl", self.ttl), "warn": self.ttl}.get(
+            result.status, self.fail_ttl
+        )
         entry.result = result
         entry.expires = time.monotonic() + ttl
         if self.on_result is not None:
