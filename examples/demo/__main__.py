@@ -44,7 +44,10 @@ def database_url() -> str:
         tempfile.gettempdir(), f"pa-db-demo-pgserver-{os.getuid()}"
     )
     print(f"DATABASE_URL is not set: starting embedded PostgreSQL in {data_dir}", flush=True)
-    return embedded_server_url(data_dir)
+    try:
+        return embedded_server_url(data_dir)
+    except RuntimeError as exc:  # pgserver missing (the container image has none)
+        raise SystemExit(f"demo: set DATABASE_URL, or {exc}") from None
 
 
 def urls(host: str, port: int) -> list[str]:
@@ -52,8 +55,9 @@ def urls(host: str, port: int) -> list[str]:
     base = f"http://{shown}:{port}"
     lines = [
         f"demo      {base}/",
+        f"health    {base}/health/live  {base}/health/ready  {base}/health/",
         f"stats     {base}/stats  (P50/P95/P99 per operation, pool)",
-        f"metrics   {base}/metrics  (Prometheus)",
+        f"metrics   {base}/health/metrics  (Prometheus)",
     ]
     if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get(
         "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"

@@ -1,6 +1,7 @@
 """The demo's Starlette app: a host that uses personal_assistant_db the documented way.
 
 - one ``Database`` from the environment, its lifespan combined with the app's own;
+- ``Mount("/health", app=db.health_app(...))``: liveness, readiness, metrics;
 - ``Telemetry(db)``: a span per query (exported when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set),
   semconv metrics and in-process P50/P95/P99;
 - endpoints over the RBAC tables in SQLAlchemy Core: create a user, grant a role, check a
@@ -19,7 +20,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from personal_assistant_db import Database, Telemetry, combine_lifespans
 
@@ -34,16 +35,17 @@ INDEX = """<!doctype html>
 <body><h1>personal-assistant-db demo</h1>
 <p>A small personal-assistant API on PostgreSQL. Try:</p>
 <pre>
-curl -s -XPOST localhost:8000/users -d '{{"email": "ada@example.com", "password": "correct horse"}}'
-curl -s -XPOST localhost:8000/users/1/roles -d '{{"role": "premium"}}'
-curl -s -XPOST localhost:8000/users/1/access-checks -d '{{"permission": "assistant:advanced"}}'
+curl -s -XPOST localhost:8000/users -d '{"email": "ada@example.com", "password": "correct horse"}'
+curl -s -XPOST localhost:8000/users/1/roles -d '{"role": "premium"}'
+curl -s -XPOST localhost:8000/users/1/access-checks -d '{"permission": "assistant:advanced"}'
 curl -s localhost:8000/audit-events
 </pre>
 <ul>
 <li><a href="roles">roles and their permissions</a></li>
 <li><a href="audit-events">audit events</a></li>
 <li><a href="stats">query P50/P95/P99 and pool</a></li>
-<li><a href="{metrics}">Prometheus metrics</a></li>
+<li><a href="health/ready">readiness</a> and <a href="health/">health overview</a></li>
+<li><a href="health/metrics">Prometheus metrics</a></li>
 </ul></body></html>
 """
 
@@ -77,7 +79,7 @@ def create_app(
         telemetry.close()
 
     async def index(request: Request) -> Response:
-        return HTMLResponse(INDEX.format(metrics=_metrics_path))
+        return HTMLResponse(INDEX)
 
     async def create_user(request: Request) -> Response:
         body = await validation.json_object(request)
@@ -164,10 +166,6 @@ def create_app(
             }
         )
 
-    async def metrics(request: Request) -> Response:
-        body, content_type = telemetry.prometheus_exposition(request.headers.get("accept"))
-        return Response(body, media_type=content_type)
-
     async def bad_input(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, BadInput)
         return _json({"error": str(exc), "field": exc.field}, 422)
@@ -181,9 +179,9 @@ def create_app(
         Route("/audit-events", audit_events),
         Route("/roles", list_roles),
         Route("/stats", stats),
+        # live, ready (database, pool, migrations at head), database, pool, metrics
+        Mount("/health", app=db.health_app(telemetry=telemetry, require_migrations=True)),
     ]
-    _metrics_path = "metrics"
-    routes.append(Route("/metrics", metrics))
     return Starlette(
         routes=routes,
         # cast: combine_lifespans is typed as yielding Mapping | None, a union Starlette's
