@@ -1,0 +1,46 @@
+# personal-assistant-db: the package in a venv, plus the demo app, on Debian bookworm slim.
+# Build: docker build -t personal-assistant-db .   (docs/containers.md)
+# Pin the base by digest for reproducible builds, e.g.
+#   docker build --build-arg BASE_IMAGE=python:3.11-slim-bookworm@sha256:<digest> .
+ARG BASE_IMAGE=python:3.11-slim-bookworm
+
+# --- builder: build the wheel and install it with its dependencies into /opt/venv ----------
+FROM ${BASE_IMAGE} AS builder
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1
+# Optional local wheel mirror for builds without PyPI (scripts/container-smoke serves one on
+# 127.0.0.1); unset means PyPI. Builder stage only: the runtime image's history never sees them.
+ARG PIP_FIND_LINKS
+ARG PIP_NO_INDEX
+WORKDIR /src
+RUN python3 -m venv /opt/venv
+COPY pyproject.toml setup.cfg README.md ./
+COPY personal_assistant_db ./personal_assistant_db
+# Dependencies come pinned by their bounds in pyproject.toml; the wheel is built from this tree.
+RUN /opt/venv/bin/pip wheel --no-deps --wheel-dir /wheels . \
+    && /opt/venv/bin/pip install "$(ls /wheels/personal_assistant_db-*.whl)[container]" \
+    && /opt/venv/bin/pip uninstall --yes setuptools pip
+
+# --- runtime: the slim base with the venv and the demo only ----------------------------------
+FROM ${BASE_IMAGE}
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PATH=/opt/venv/bin:$PATH \
+    HOME=/tmp
+RUN groupadd --system --gid 10001 app \
+    && useradd --system --uid 10001 --gid app --no-create-home --home-dir /nonexistent \
+       --shell /usr/sbin/nologin app
+COPY --from=builder /opt/venv /opt/venv
+WORKDIR /app
+COPY examples ./examples
+# Nothing writes outside /tmp: the root filesystem can be mounted read-only (compose does).
+VOLUME ["/tmp"]
+USER 10001:10001
+EXPOSE 8000
+# Liveness without curl: the package's own probe (urllib). Readiness (/health/ready) is for
+# the platform's readiness probe, not for restarting the container. --start-interval is left
+# out because the classic builder rejects it; docker-compose.yml sets start_interval: 1s.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
+    CMD ["pa-db", "probe", "http://127.0.0.1:8000/health/live"]
+CMD ["python", "-m", "examples.demo", "--host", "0.0.0.0"]
