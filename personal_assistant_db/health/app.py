@@ -83,19 +83,29 @@ def health_app(
     )
 
     def endpoint(group: Sequence[Check], label: str, with_alerts: bool = False) -> Any:
+        # The last rendering per view: while results come from the cache, so does the body.
+        # Keyed by the results themselves (tuple equality tries identity first: cheap on a hit).
+        rendered: dict[tuple[bool, bool], tuple[Any, bytes]] = {}
+
         async def handle(request: Request) -> Response:
             monitor.ensure_started()
             report = await runner.run(group)
-            if request.query_params.get("format") == "text":
-                body, media = render_text(report, name=label), "text/plain; charset=utf-8"
+            text = request.query_params.get("format") == "text"
+            detailed = not text and _authorized(request, s.health_token)
+            alerts = manager.active() if with_alerts else None
+            key = (report.results, alerts)
+            hit = rendered.get((text, detailed))
+            if hit is not None and hit[0] == key:
+                body = hit[1]
+            elif text:
+                body = render_text(report, name=label)
             else:
+                description = f"personal_assistant_db {label}"
                 body = render_json(
-                    report,
-                    description=f"personal_assistant_db {label}",
-                    detailed=_authorized(request, s.health_token),
-                    alerts=manager.active() if with_alerts else None,
+                    report, description=description, detailed=detailed, alerts=alerts
                 )
-                media = HEALTH_JSON
+            rendered[(text, detailed)] = (key, body)
+            media = "text/plain; charset=utf-8" if text else HEALTH_JSON
             if request.method == "HEAD":
                 body = b""
             return Response(body, STATUS_CODES[report.status], _NO_STORE, media)
