@@ -1,0 +1,112 @@
+"""GuardedProbe: a database probe with a checkout wait and a deadline, and no cancellation.
+
+FIELD_NOTES: an asyncio cancel around a checked-out asyncpg connection has leaked connections.
+So the probe:
+
+1. reports a saturated pool (every slot checked out) as ``warn`` without checking out at all;
+2. runs in a task with ``SET LOCAL statement_timeout`` (server-side timeout);
+3. is waited for ``checkout_timeout`` (checkout) and the deadline (query); past either the caller
+   gets ``fail`` and the task is *abandoned*, never cancelled: it ends on the server/driver
+   timeouts and returns its connection. At most one probe per check is in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from .result import CheckResult, failure
+
+if TYPE_CHECKING:
+    from ..database import Database
+
+__all__ = ["GuardedProbe", "Work", "server_version"]
+
+Work = Callable[[AsyncConnection], Awaitable[Any]]
+
+
+class GuardedProbe:
+    """Runs ``work`` on a pooled connection within a checkout wait and a deadline, no cancels."""
+
+    def __init__(self, db: Database, *, statement_timeout: float) -> None:
+        self.db = db
+        self.statement_timeout_ms = max(1, int(statement_timeout * 1000))
+        self._task: asyncio.Task[Any] | None = None
+        self.abandoned = 0  # probes that outlived a deadline (they finish on their own)
+
+    async def run(
+        self, name: str, work: Work, *, checkout_timeout: float, deadline: float
+    ) -> tuple[Any, float] | CheckResult:
+        """``(work's value, query seconds)``, or a ``warn``/``fail`` CheckResult."""
+        began = time.perf_counter()
+        try:
+            stats = self.db.pool_stats()
+        except Exception as exc:  # DatabaseNotStarted
+            return failure(name, began, exc, "database not started", component_type="datastore")
+        if stats.used >= stats.capacity:  # (waiters while slots are free are connecting)
+            return CheckResult(
+                name=name,
+                status="warn",
+                duration=time.perf_counter() - began,
+                component_type="datastore",
+                details={"reason": "pool saturated; probe skipped"},
+            )
+        if self._task is not None and not self._task.done():
+            return failure(
+                name, began, None, "previous probe still running", component_type="datastore"
+            )
+        checked_out = asyncio.Event()
+        task = asyncio.create_task(self._probe(work, checked_out), name=f"pa-db-health:{name}")
+        task.add_done_callback(_consume)
+        self._task = task
+        waiter = asyncio.create_task(checked_out.wait())
+        try:
+            await asyncio.wait(
+                {task, waiter}, timeout=checkout_timeout, return_when="FIRST_COMPLETED"
+            )
+        finally:
+            waiter.cancel()  # an Event wait holds nothing; safe to cancel
+        if not task.done() and not checked_out.is_set():
+            self.abandoned += 1
+            return failure(
+                name,
+                began,
+                None,
+                "no connection within the checkout wait",
+                component_type="datastore",
+            )
+        remaining = deadline - (time.perf_counter() - began)
+        if not task.done():
+            await asyncio.wait({task}, timeout=max(0.0, remaining))
+        if not task.done():
+            self.abandoned += 1
+            return failure(name, began, None, "deadline exceeded", component_type="datastore")
+        error = task.exception()
+        if error is not None:
+            return failure(name, began, error, "probe failed", component_type="datastore")
+        value, seconds = task.result()
+        return value, seconds
+
+    async def _probe(self, work: Work, checked_out: asyncio.Event) -> tuple[Any, float]:
+        async with self.db.engine.connect() as conn:
+            checked_out.set()
+            # Marked as a health probe: telemetry neither traces nor measures it.
+            await conn.execution_options(pa_db_health=True)
+            await conn.exec_driver_sql(f"SET LOCAL statement_timeout = {self.statement_timeout_ms}")
+            began = time.perf_counter()
+            value = await work(conn)
+            return value, time.perf_counter() - began
+
+
+def _consume(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved: an abandoned probe's error is no "never retrieved" warning
+
+
+async def server_version(conn: AsyncConnection) -> str:
+    result = await conn.exec_driver_sql("SELECT current_setting('server_version')")
+    return str(result.scalar_one())
