@@ -17,10 +17,14 @@ import pytest
 from asgi_lifespan import LifespanManager
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 
 from examples.demo.app import create_app
 from examples.demo.passwords import hash_password, verify_password
-from personal_assistant_db import migrate
+from personal_assistant_db import Database, Telemetry, migrate
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -171,6 +175,33 @@ async def test_queries_show_up_in_stats_and_metrics(client: httpx.AsyncClient) -
     roles = (await client.get("/roles")).json()["roles"]
     assert [r["name"] for r in roles] == ["user", "premium", "administrator"]
     assert "audit:read" in roles[2]["permissions"] and "audit:read" not in roles[1]["permissions"]
+
+
+async def test_each_request_is_a_server_span_with_its_queries_as_children(
+    demo_url: str,
+) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    db = Database.from_env({"DATABASE_URL": demo_url, "DB_ENV": "test"})
+    app = create_app(db, telemetry=Telemetry(db, tracer_provider=provider))
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://demo") as c:
+            uid = await new_user(c)
+            exporter.clear()
+            await c.post(f"/users/{uid}/access-checks", json={"permission": "tasks:read"})
+            await c.get("/health/ready")
+    spans = exporter.get_finished_spans()
+    (server,) = [s for s in spans if s.kind == SpanKind.SERVER]
+    assert server.name == "POST /users/{id}/access-checks"
+    assert server.attributes is not None
+    assert server.attributes["http.response.status_code"] == 200
+    queries = [s for s in spans if s.kind == SpanKind.CLIENT]
+    assert {s.name for s in queries} >= {"SELECT users", "INSERT access_audit_logs"}
+    assert server.context is not None
+    for q in queries:  # every query of the request, and nothing from /health
+        assert q.parent is not None and q.parent.span_id == server.context.span_id
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

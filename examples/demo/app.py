@@ -2,8 +2,8 @@
 
 - one ``Database`` from the environment, its lifespan combined with the app's own;
 - ``Mount("/health", app=db.health_app(...))``: liveness, readiness, metrics;
-- ``Telemetry(db)``: a span per query (exported when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set),
-  semconv metrics and in-process P50/P95/P99;
+- ``Telemetry(db)``: a span per query under a SERVER span per request (``tracing.py``),
+  exported when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set; semconv metrics; P50/P95/P99;
 - endpoints over the RBAC tables in SQLAlchemy Core: create a user, grant a role, check a
   permission (audited), list audit events.
 """
@@ -18,6 +18,7 @@ from typing import Any, cast
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -26,6 +27,7 @@ from personal_assistant_db import Database, Telemetry, combine_lifespans
 
 from . import store, validation
 from .passwords import hash_password
+from .tracing import RequestSpans
 from .validation import BadInput
 
 __all__ = ["create_app"]
@@ -75,8 +77,10 @@ def create_app(
 
     @asynccontextmanager
     async def own_lifespan(app: object) -> AsyncIterator[dict[str, Any]]:
-        yield {"demo_started_at": time.time()}
-        telemetry.close()
+        try:
+            yield {"demo_started_at": time.time()}
+        finally:
+            telemetry.close()
 
     async def index(request: Request) -> Response:
         return HTMLResponse(INDEX)
@@ -188,4 +192,5 @@ def create_app(
         # overloads do not accept (it always yields a dict; reported to the lead).
         lifespan=cast("Any", combine_lifespans(db.lifespan, own_lifespan)),
         exception_handlers={BadInput: bad_input},
+        middleware=[Middleware(RequestSpans, telemetry=telemetry)],
     )
