@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -247,12 +248,41 @@ def test_python_m_examples_demo_migrates_and_serves(make_database: Callable[[], 
         assert len(roles) == 3  # the seed migration ran
         live = httpx.get(f"http://127.0.0.1:{port}/health/live", timeout=5)
         assert live.status_code == 200 and live.json()["status"] == "pass"
+        load = subprocess.run(
+            [
+                *(sys.executable, "-m", "examples.demo.load"),
+                *("--url", f"http://127.0.0.1:{port}", "--seconds", "1"),
+                *("--concurrency", "2", "--users", "2"),
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert load.returncode == 0, load.stderr
+        summary, stats = load.stdout.split("\n", 1)
+        assert "requests in" in summary and "'200'" in summary
+        assert json.loads(stats)["operations"]["SELECT"]["count"] > 10
     finally:
         proc.terminate()
         out, _ = proc.communicate(timeout=15)
     assert "migrations: 7 applied" in out
     assert f"http://127.0.0.1:{port}/stats" in out
     assert "Jaeger" not in out  # no OTLP endpoint, no traces URL
+
+
+def test_load_script_says_when_the_demo_is_not_there() -> None:
+    port = _free_port()  # nothing listens on it
+    r = subprocess.run(
+        [sys.executable, "-m", "examples.demo.load", "--url", f"http://127.0.0.1:{port}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert r.returncode == 1
+    assert f"load: cannot reach http://127.0.0.1:{port}" in r.stderr
+    assert "python -m examples.demo" in r.stderr
 
 
 def test_bad_port_flag_is_a_clear_error() -> None:
