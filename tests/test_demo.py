@@ -285,6 +285,21 @@ def test_load_script_says_when_the_demo_is_not_there() -> None:
     assert "python -m examples.demo" in r.stderr
 
 
+def test_unreachable_database_is_exit_2_without_the_password() -> None:
+    env = {**os.environ, "DATABASE_URL": f"postgresql://app:canary-pw@127.0.0.1:{_free_port()}/x"}
+    r = subprocess.run(
+        [sys.executable, "-m", "examples.demo", "--port", str(_free_port())],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 2
+    assert r.stderr.startswith("demo: cannot connect to") and "Traceback" not in r.stderr
+    assert "canary-pw" not in r.stdout + r.stderr
+
+
 def test_bad_port_flag_is_a_clear_error() -> None:
     r = subprocess.run(
         [sys.executable, "-m", "examples.demo", "--port", "99999"],
