@@ -6,12 +6,15 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any
 
-__all__ = ["Lifespan", "combine_lifespans"]
+__all__ = ["Lifespan", "StateLifespan", "combine_lifespans"]
 
+#: What a host may pass in: a lifespan that yields state, or yields None.
 Lifespan = Callable[[Any], AbstractAsyncContextManager[Mapping[str, Any] | None]]
+#: What combine_lifespans returns: always yields a state mapping (Starlette's lifespan type).
+StateLifespan = Callable[[Any], AbstractAsyncContextManager[Mapping[str, Any]]]
 
 
-def combine_lifespans(*lifespans: Lifespan) -> Lifespan:
+def combine_lifespans(*lifespans: Lifespan) -> StateLifespan:
     """One lifespan that enters ``lifespans`` in order and exits them in reverse.
 
     The state each one yields is merged (later keys win) and yielded to Starlette, which copies

@@ -14,7 +14,7 @@ import ipaddress
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Any, cast
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -188,9 +188,7 @@ def create_app(
     ]
     return Starlette(
         routes=routes,
-        # cast: combine_lifespans is typed as yielding Mapping | None, a union Starlette's
-        # overloads do not accept (it always yields a dict; reported to the lead).
-        lifespan=cast("Any", combine_lifespans(db.lifespan, own_lifespan)),
+        lifespan=combine_lifespans(db.lifespan, own_lifespan),
         exception_handlers={BadInput: bad_input},
         middleware=[Middleware(RequestSpans, telemetry=telemetry)],
     )
