@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "personal_assistant_db.cli_migrate",
         "schema migrations: status, apply, rollback, verify, lint, assess, unlock",
     ),
+    "doctor": ("personal_assistant_db.cli_doctor", "optimization analysis: indexes, scans, pool"),
 }
 
 
