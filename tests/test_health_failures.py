@@ -30,7 +30,14 @@ CANARY_PW = "canaryPw7f3a9q"
 CANARY_HOST = "pa-canary-host-7f3a9q.invalid"
 TOKEN = "t0ken-for-health-details-1234"
 CAUSES: dict[str, set[str]] = {}  # mode -> "reason/error_class" seen in the log
-ROUTES = ["/health/", "/health/live", "/health/ready", "/health/database", "/health/pool"]
+ROUTES = [
+    "/health/",
+    "/health/live",
+    "/health/ready",
+    "/health/database",
+    "/health/pool",
+    "/health/dashboard",
+]
 
 
 @asynccontextmanager

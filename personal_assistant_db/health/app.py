@@ -1,8 +1,9 @@
 """The Starlette app the host mounts: ``Mount("/health", app=health_app(db))``.
 
-Routes (GET and HEAD): ``/`` overview, ``/live``, ``/ready``, ``/database``, ``/pool`` and, with a
-telemetry object, ``/metrics``. Bodies are application/health+json (``?format=text``: a
-Kubernetes-style list); pass/warn -> 200, fail -> 503; always ``Cache-Control: no-store``.
+Routes (GET and HEAD): ``/`` overview, ``/live``, ``/ready``, ``/database``, ``/pool``,
+``/dashboard`` (a self-refreshing HTML page of the public view) and, with a telemetry object,
+``/metrics``. Bodies are application/health+json (``?format=text``: a Kubernetes-style list);
+pass/warn -> 200, fail -> 503; always ``Cache-Control: no-store``.
 A valid ``Authorization: Bearer $DB_HEALTH_TOKEN`` adds details; a wrong or missing one gets the
 public view (never a 401 that would break a probe). The app has no lifespan of its own.
 """
@@ -20,6 +21,7 @@ from starlette.routing import Route
 
 from ..alerts import AlertManager, AlertRule, Sink, default_rules
 from .checks import Check, DatabaseCheck, LivenessCheck, MigrationsCheck, PoolCheck
+from .dashboard import CSP, render_dashboard
 from .monitor import HealthMonitor, TelemetrySource
 from .render import HEALTH_JSON, STATUS_CODES, render_json, render_text
 from .runner import HealthRunner
@@ -120,6 +122,16 @@ def health_app(
         body, media = telemetry.prometheus_exposition(request.headers.get("accept"))
         return Response(b"" if request.method == "HEAD" else body, 200, _NO_STORE, media)
 
+    async def dashboard(request: Request) -> Response:
+        monitor.ensure_started()
+        report = await runner.run(overview)
+        latency = telemetry.latency_snapshot() if telemetry is not None else None
+        body = render_dashboard(report, alerts=manager.active(), latency=latency)
+        headers = {**_NO_STORE, "Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff"}
+        if request.method == "HEAD":
+            body = b""
+        return Response(body, STATUS_CODES[report.status], headers, "text/html; charset=utf-8")
+
     methods = ["GET", "HEAD"]
     app = Starlette(
         routes=[
@@ -129,6 +141,7 @@ def health_app(
             Route("/database", endpoint(db_group, "database"), methods=methods),
             Route("/pool", endpoint([pool], "pool"), methods=methods),
             Route("/metrics", metrics, methods=methods),
+            Route("/dashboard", dashboard, methods=methods),
         ]
     )
     app.state.runner = runner
