@@ -56,6 +56,7 @@ def urls(host: str, port: int) -> list[str]:
     lines = [
         f"demo      {base}/",
         f"health    {base}/health/live  {base}/health/ready  {base}/health/",
+        f"dashboard {base}/health/dashboard",
         f"stats     {base}/stats  (P50/P95/P99 per operation, pool)",
         f"metrics   {base}/health/metrics  (Prometheus)",
     ]

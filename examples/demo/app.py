@@ -46,7 +46,8 @@ curl -s localhost:8000/audit-events
 <li><a href="roles">roles and their permissions</a></li>
 <li><a href="audit-events">audit events</a></li>
 <li><a href="stats">query P50/P95/P99 and pool</a></li>
-<li><a href="health/ready">readiness</a> and <a href="health/">health overview</a></li>
+<li><a href="health/dashboard">health dashboard</a>, <a href="health/ready">readiness</a> and
+<a href="health/">health overview</a></li>
 <li><a href="health/metrics">Prometheus metrics</a></li>
 </ul></body></html>
 """
