@@ -9,16 +9,25 @@ FROM ${BASE_IMAGE} AS builder
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
-# Optional local wheel mirror for builds without PyPI (scripts/container-smoke serves one on
-# 127.0.0.1); unset means PyPI. Builder stage only: the runtime image's history never sees them.
+# pip talks to PyPI. Behind a TLS-intercepting egress proxy, pass its CA certificate (public,
+# not a secret) as PEM text: EXTRA_CA_PEM="$(cat proxy-ca.crt)"; it is appended to a copy of
+# the system bundle for pip only. PIP_FIND_LINKS/PIP_NO_INDEX=1 point pip at a wheel mirror
+# instead. All three exist in the builder stage only: the runtime image never sees them.
+ARG EXTRA_CA_PEM
 ARG PIP_FIND_LINKS
 ARG PIP_NO_INDEX
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 WORKDIR /src
 RUN python3 -m venv /opt/venv
 COPY pyproject.toml setup.cfg README.md ./
 COPY personal_assistant_db ./personal_assistant_db
 # Dependencies come pinned by their bounds in pyproject.toml; the wheel is built from this tree.
-RUN /opt/venv/bin/pip wheel --no-deps --wheel-dir /wheels . \
+RUN if [ -n "${EXTRA_CA_PEM:-}" ]; then \
+        cat /etc/ssl/certs/ca-certificates.crt > /tmp/pip-ca.pem \
+        && printf '%s\n' "$EXTRA_CA_PEM" >> /tmp/pip-ca.pem \
+        && export PIP_CERT=/tmp/pip-ca.pem; \
+    fi \
+    && /opt/venv/bin/pip wheel --no-deps --wheel-dir /wheels . \
     && /opt/venv/bin/pip install "$(ls /wheels/personal_assistant_db-*.whl)[container]" \
     && /opt/venv/bin/pip uninstall --yes setuptools pip
 

@@ -68,6 +68,25 @@ def test_compose_config_is_valid(files: tuple[str, ...]) -> None:
     assert (r.returncode, r.stderr) == (0, "")
 
 
+def test_smoke_override_uses_host_networking_on_loopback_only() -> None:
+    r = compose(
+        "--env-file", ".env.example", "-f", "docker-compose.yml", "-f", "docker-compose.smoke.yml",
+        "config", "--format", "json",
+        env={"SMOKE_DATABASE_URL": "postgresql://u@127.0.0.1/x", "SMOKE_PORT": "18000",
+             "SMOKE_OTLP_ENDPOINT": "http://127.0.0.1:4318"},
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    services = json.loads(r.stdout)["services"]
+    for name in ("migrate", "demo"):
+        assert services[name]["network_mode"] == "host"
+        assert "postgres" not in services[name].get("depends_on", {})
+    demo = services["demo"]
+    assert "ports" not in demo and demo["command"][-4:] == [
+        "127.0.0.1", "--port", "18000", "--no-migrate"
+    ]  # fmt: skip
+    assert "http://127.0.0.1:18000/health/live" in demo["healthcheck"]["test"][3]
+
+
 def test_compose_without_a_password_names_the_variable(tmp_path: Path) -> None:
     empty = tmp_path / "empty.env"
     empty.write_text("")
@@ -124,6 +143,9 @@ def test_dockerfile_shape() -> None:
     user = re.search(r"^USER (\d+)", runtime, flags=re.MULTILINE)
     assert user is not None and int(user.group(1)) >= 1000  # fixed, non-root UID
     assert "PYTHONDONTWRITEBYTECODE=1" in runtime and "PYTHONUNBUFFERED=1" in runtime
+    # build args (the egress CA, a wheel mirror) exist in the builder only, never in the image
+    assert re.search(r"^ARG EXTRA_CA_PEM$", stages[0], flags=re.MULTILINE)
+    assert not re.search(r"^ARG ", runtime, flags=re.MULTILINE)
     health = re.search(r"^HEALTHCHECK .*\n.*CMD (.*)$", runtime, flags=re.MULTILINE)
     assert health is not None
     probe = json.loads(health.group(1))

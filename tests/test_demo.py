@@ -150,6 +150,17 @@ async def test_health_is_mounted_and_readiness_needs_migrations(
     assert not_ready.json()["checks"]["database:pendingMigrations"][0]["status"] == "fail"
 
 
+async def test_every_url_the_demo_prints_is_served(client: httpx.AsyncClient) -> None:
+    from examples.demo.__main__ import urls
+
+    lines = urls("0.0.0.0", 8000)  # noqa: S104 - display only
+    printed = [u for line in lines for u in line.split() if u.startswith("http")]
+    assert "http://127.0.0.1:8000/health/ready" in printed  # 0.0.0.0 is shown as 127.0.0.1
+    for url in printed:
+        r = await client.get(url.removeprefix("http://127.0.0.1:8000"))
+        assert r.status_code == 200, (url, r.status_code)
+
+
 async def test_unknown_role_lists_the_known_ones_and_unknown_user_is_404(
     client: httpx.AsyncClient,
 ) -> None:
