@@ -205,16 +205,17 @@ class AlertManager:
         ]
 
     async def dispatch(self, events: Sequence[AlertEvent]) -> None:
+        """Log each event, then hand it to every sink at once: a hung sink delays no other."""
         for event in events:
             log.warning("db.alert", **event.as_dict())
-            for sink in self.sinks:
-                try:
-                    await asyncio.wait_for(sink(event), self.sink_timeout)
-                except Exception as exc:
-                    self.sink_errors += 1
-                    log.error(
-                        "db.alert.sink_failed", rule=event.rule, error_class=type(exc).__name__
-                    )
+            await asyncio.gather(*(self._send(sink, event) for sink in self.sinks))
+
+    async def _send(self, sink: Sink, event: AlertEvent) -> None:
+        try:
+            await asyncio.wait_for(sink(event), self.sink_timeout)
+        except Exception as exc:
+            self.sink_errors += 1
+            log.error("db.alert.sink_failed", rule=event.rule, error_class=type(exc).__name__)
 
     async def close(self) -> None:
         for sink in self.sinks:
