@@ -22,6 +22,8 @@ from .errors import (
 from .health import Check, CheckResult, health_app
 from .lifespan import combine_lifespans
 from .logging import redact_secrets
+from .optimize import analyze
+from .optimize_findings import Finding, Report, Severity
 from .pool import PoolStats
 from .settings import Settings
 from .telemetry import OperationLatency, Telemetry, add_trace_context
@@ -40,18 +42,22 @@ __all__ = [
     "ConnectTimeout",
     "Database",
     "DatabaseNotStarted",
+    "Finding",
     "MigrationDrift",
     "MigrationError",
     "MigrationLockHeld",
     "OperationLatency",
     "PaDbError",
     "PoolStats",
+    "Report",
     "SettingProblem",
     "Settings",
+    "Severity",
     "Telemetry",
     "UnknownMigration",
     "WebhookSink",
     "add_trace_context",
+    "analyze",
     "combine_lifespans",
     "default_rules",
     "health_app",

@@ -35,10 +35,16 @@ class StatementThresholds:
 
 
 def statements_state(settings: dict[str, dict[str, Any]], ext_version: str | None) -> str:
-    """'ready', 'not_loaded' (not in shared_preload_libraries) or 'not_created'."""
-    preload = [s.strip() for s in settings["shared_preload_libraries"]["setting"].split(",")]
-    if "pg_stat_statements" not in preload:
-        return "not_loaded"
+    """'ready', 'not_loaded' (not in shared_preload_libraries) or 'not_created'.
+
+    Roles without pg_read_all_settings do not see shared_preload_libraries; then an installed
+    extension is read, and the server itself says if it is not loaded.
+    """
+    row = settings.get("shared_preload_libraries")
+    if row is not None:
+        preload = [s.strip() for s in str(row["setting"]).split(",")]
+        if "pg_stat_statements" not in preload:
+            return "not_loaded"
     return "ready" if ext_version else "not_created"
 
 
