@@ -92,7 +92,10 @@ def health_app(
         async def handle(request: Request) -> Response:
             monitor.ensure_started()
             report = await runner.run(group)
-            text = request.query_params.get("format") == "text"
+            # Parse the query string only when there is one (most probes send none).
+            text = bool(request.scope["query_string"]) and (
+                request.query_params.get("format") == "text"
+            )
             detailed = not text and _authorized(request, s.health_token)
             alerts = manager.active() if with_alerts else None
             key = (report.results, alerts)
