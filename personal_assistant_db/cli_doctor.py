@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import re
 import sys
 from dataclasses import replace
 
+import structlog
 from sqlalchemy.exc import DBAPIError
 
 from .database import Database
 from .errors import PaDbError
+from .logging import redact_secrets
 from .optimize import analyze
 from .optimize_findings import Report, Severity
 from .optimize_render import render_json, render_text
@@ -114,7 +117,18 @@ async def _run(args: argparse.Namespace, settings: Settings, app: str, workers: 
         await db.stop()
 
 
+def _quiet_logs() -> None:
+    """The CLI is the host here: engine logs go to stderr, warnings and up only, so that
+    stdout carries nothing but the report (--json stays parseable)."""
+    structlog.configure(
+        processors=[redact_secrets, structlog.dev.ConsoleRenderer(colors=False)],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+    )
+
+
 def run(args: argparse.Namespace) -> int:
+    _quiet_logs()
     workers = args.workers
     if workers is None:
         raw = os.environ.get("WEB_CONCURRENCY", "1")

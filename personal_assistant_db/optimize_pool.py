@@ -87,7 +87,10 @@ def pool_advice(p: PoolInputs) -> Finding:
             waiting=s.waiting,
             utilization=round(s.utilization, 4),
         )
-    if per_worker_budget < 1 or (saturated and want > per_worker_budget):
+    if want > per_worker_budget >= 1 and not saturated:
+        want = per_worker_budget
+        evidence["reasoning"] = f"{evidence['reasoning']}; capped at the server budget"
+    if per_worker_budget < 1 or want > per_worker_budget:
         limit = max(per_worker_budget, 0)
         needed = p.reserved + p.others + HEADROOM + want * p.workers
         return Finding(

@@ -1,4 +1,4 @@
-"""Index analyses on real PostgreSQL: each problem is created and found; clean schemas raise nothing."""
+"""Index analyses on real PostgreSQL: each problem is created and found; clean ones are not."""
 
 from __future__ import annotations
 

@@ -186,10 +186,14 @@ async def test_idle_pool_is_not_told_to_grow(make_database: Callable[[], str]) -
 
 
 async def test_connections_facts_count_our_application(make_database: Callable[[], str]) -> None:
-    async with started(make_database(), DB_APPLICATION_NAME="doctor-facts-app") as db:
-        async with db.connect() as held, db.connect():
-            await held.exec_driver_sql("SELECT 1")
-            report = await doctor(db)
+    app = "doctor-facts-app"
+    async with (
+        started(make_database(), DB_APPLICATION_NAME=app) as db,
+        db.connect() as held,
+        db.connect(),
+    ):
+        await held.exec_driver_sql("SELECT 1")
+        report = await doctor(db)
     # two held here; the doctor's own session is not counted
     assert report.facts["application_connections"] == 2
     assert sum(report.facts["connections_by_state"].values()) >= 2
