@@ -96,7 +96,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
-async def _run(args: argparse.Namespace, settings: Settings, app: str, workers: int) -> Report:
+async def _run(
+    args: argparse.Namespace, settings: Settings, app: str, pool: tuple[int, int], workers: int
+) -> Report:
+    """``app`` and ``pool``: the application's name and DB_POOL_SIZE/DB_MAX_OVERFLOW, not the
+    doctor's own one-connection settings."""
     db = Database(settings)
     await db.start()
     try:
@@ -106,8 +110,8 @@ async def _run(args: argparse.Namespace, settings: Settings, app: str, workers: 
                 schema=args.schema,
                 application_name=app,
                 workers=workers,
-                pool_size=settings.pool_size,
-                max_overflow=settings.max_overflow,
+                pool_size=pool[0],
+                max_overflow=pool[1],
                 server_cores=args.server_cores,
                 machine_memory=args.machine_memory,
                 since_reset=args.since_reset,
@@ -149,7 +153,11 @@ def run(args: argparse.Namespace) -> int:
             warmup_connections=0,
             connect_retry_deadline=min(base.connect_retry_deadline, 5.0),
         )
-        report = asyncio.run(_run(args, settings, base.application_name, workers))
+        report = asyncio.run(
+            _run(
+                args, settings, base.application_name, (base.pool_size, base.max_overflow), workers
+            )
+        )
     except PaDbError as exc:
         print(f"pa-db doctor: {exc}", file=sys.stderr)
         return 2

@@ -251,21 +251,33 @@ def _index_name(table: str, columns: Sequence[str]) -> str:
     return raw[:63].decode(errors="ignore") if len(raw) > 63 else name
 
 
+def _covers(ix: Index, fk: dict[str, Any]) -> bool:
+    cols = tuple(fk["cols"])
+    return (
+        ix.schema == fk["schema"]
+        and ix.table == fk["table"]
+        and ix.pred is None
+        and ix.is_valid
+        and ix.am == "btree"
+        and len(ix.keys) >= len(cols)
+        and set(ix.keys[: len(cols)]) == set(cols)
+    )
+
+
+def fk_covering(fks: Sequence[dict[str, Any]], indexes: Sequence[Index]) -> set[str]:
+    """Indexes that are the only cover of some foreign key: never advised as unused."""
+    only: set[str] = set()
+    for fk in fks:
+        covering = [ix.label for ix in indexes if _covers(ix, fk)]
+        if len(covering) == 1:
+            only.add(covering[0])
+    return only
+
+
 def fk_findings(fks: Sequence[dict[str, Any]], indexes: Sequence[Index]) -> list[Finding]:
     out = []
     for fk in fks:
-        cols = tuple(fk["cols"])
-        covered = any(
-            ix.schema == fk["schema"]
-            and ix.table == fk["table"]
-            and ix.pred is None
-            and ix.is_valid
-            and ix.am == "btree"
-            and len(ix.keys) >= len(cols)
-            and set(ix.keys[: len(cols)]) == set(cols)
-            for ix in indexes
-        )
-        if covered:
+        if any(_covers(ix, fk) for ix in indexes):
             continue
         names = [str(c) for c in fk["colnames"]]
         column_list = ", ".join(quote_ident(c) for c in names)
@@ -294,9 +306,12 @@ def index_findings(
     judge_unused: bool,
 ) -> list[Finding]:
     redundant, dropped = redundant_findings(indexes)
+    live = [ix for ix in indexes if ix.label not in dropped]
     return [
         *redundant,
         *invalid_findings(indexes),
-        *unused_findings(indexes, dropped, window_s=window_s, judge=judge_unused),
+        *unused_findings(
+            indexes, dropped | fk_covering(fks, live), window_s=window_s, judge=judge_unused
+        ),
         *fk_findings(fks, indexes),
     ]
