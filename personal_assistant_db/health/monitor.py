@@ -82,7 +82,9 @@ class HealthMonitor:
         return events
 
     def ensure_started(self) -> None:
-        if self._task is None or self._task.done():
+        """Start the loop unless it runs, or the Database is stopped (its start hook restarts it:
+        a probe on a stopped Database must not leave a loop behind that nothing would stop)."""
+        if (self._task is None or self._task.done()) and self.db.started:
             self._task = asyncio.create_task(self._loop(), name="pa-db-health-monitor")
 
     def _on_start(self, db: Database) -> None:
