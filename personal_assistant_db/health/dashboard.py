@@ -23,7 +23,7 @@ _STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#1f2328;max-width:64em}
 h1{font-size:1.4em}h2{font-size:1.1em;margin-top:1.6em}
 table{border-collapse:collapse;width:100%}td,th{padding:.3em .6em;border-bottom:1px solid #d0d7de;
-text-align:left}th{background:#f6f8fa}td.n{text-align:right;font-variant-numeric:tabular-nums}
+text-align:left}th{background:#f6f8fa}.n{text-align:right;font-variant-numeric:tabular-nums}
 .badge{color:#fff;border-radius:1em;padding:.1em .7em;font-weight:600}
 .muted{color:#656d76}
 """
@@ -49,8 +49,8 @@ def _checks(report: HealthReport) -> str:
             f"<td>{escape(counts)}</td><td>{escape(r.error_id or '')}</td></tr>"
         )
     return (
-        "<table><tr><th>check</th><th>status</th><th>ms</th><th>observed</th><th>counts</th>"
-        "<th>error id</th></tr>" + "".join(rows) + "</table>"
+        '<table><tr><th>check</th><th>status</th><th class="n">ms</th><th>observed</th>'
+        "<th>counts</th><th>error id</th></tr>" + "".join(rows) + "</table>"
     )
 
 
@@ -76,8 +76,8 @@ def _latency(latency: Mapping[str, OperationLatency] | None) -> str:
         for op, v in sorted(latency.items())
     )
     return (
-        "<table><tr><th>operation</th><th>count</th><th>P50 ms</th><th>P95 ms</th>"
-        "<th>P99 ms</th></tr>" + rows + "</table>"
+        '<table><tr><th>operation</th><th class="n">count</th><th class="n">P50 ms</th>'
+        '<th class="n">P95 ms</th><th class="n">P99 ms</th></tr>' + rows + "</table>"
     )
 
 
