@@ -25,13 +25,22 @@ from personal_assistant_db import AlertEvent, AlertRule, Database, WebhookSink
 BACKGROUND = ("pa-db-health-monitor", "pa-db-alert-webhook", "health:", "pa-db-health:")
 
 
+_EARLIER: set[asyncio.Task[object]] = set()
+
+
 def background_tasks() -> list[str]:
-    """Names of health/alert tasks still alive on this loop."""
+    """Names of health/alert tasks alive on this loop that earlier tests did not leave behind
+    (another test's deliberately hung host check may still be sleeping: never cancelled)."""
     return sorted(
         t.get_name()
         for t in asyncio.all_tasks()
-        if not t.done() and t.get_name().startswith(BACKGROUND)
+        if not t.done() and t.get_name().startswith(BACKGROUND) and t not in _EARLIER
     )
+
+
+def forget_earlier_tasks() -> None:
+    _EARLIER.clear()
+    _EARLIER.update(asyncio.all_tasks())
 
 
 def backends(url: str, application_name: str) -> int:
@@ -53,6 +62,7 @@ def always_firing() -> AlertRule:
 async def test_alerts_reach_slow_sinks_while_probes_stay_fast_and_shutdown_leaves_nothing(
     make_database: Callable[[], str],
 ) -> None:
+    forget_earlier_tasks()
     url = make_database()
     db = Database.from_env({"DATABASE_URL": url, "DB_ENV": "test", "DB_HEALTH_TTL": "0.2"})
     hung: list[AlertEvent] = []
@@ -95,6 +105,7 @@ async def test_alerts_reach_slow_sinks_while_probes_stay_fast_and_shutdown_leave
 async def test_a_restarted_database_restarts_the_monitor_and_probes_follow(
     make_database: Callable[[], str],
 ) -> None:
+    forget_earlier_tasks()
     url = make_database()
     db = Database.from_env({"DATABASE_URL": url, "DB_ENV": "test"})
     health = db.health_app()
