@@ -10,7 +10,7 @@ engine; the host passes a connection and, if it has one, a live ``PoolStats``.
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -19,7 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .errors import AnalysisError
 from .optimize_findings import Finding, Report, Severity
-from .optimize_indexes import index_findings, read_foreign_keys, read_indexes
+from .optimize_fks import fk_covering, fk_findings, read_foreign_keys
+from .optimize_indexes import (
+    Index,
+    invalid_findings,
+    read_indexes,
+    redundant_findings,
+    unused_findings,
+)
 from .optimize_pool import PoolInputs, pool_advice
 from .optimize_server import (
     checkpoint_findings,
@@ -157,7 +164,7 @@ async def analyze(
     indexes = await s.run("pg_index/pg_stat_user_indexes", lambda: read_indexes(conn, schema))
     fks = await s.run("pg_constraint (foreign keys)", lambda: read_foreign_keys(conn, schema))
     if indexes is not None and fks is not None:
-        s.findings += index_findings(indexes, fks, window_s=window_s, judge_unused=judge)
+        s.findings += _index_findings(indexes, fks, window_s=window_s, judge_unused=judge)
     rows = await s.run("pg_stat_user_tables", lambda: read_tables(conn, schema))
     if rows is not None:
         s.findings += table_findings(rows, t)
@@ -214,3 +221,23 @@ async def analyze(
 def _ratio(hit: int | None, read: int | None) -> float | None:
     total = (hit or 0) + (read or 0)
     return round((hit or 0) / total, 4) if total else None
+
+
+def _index_findings(
+    indexes: Sequence[Index],
+    fks: Sequence[dict[str, Any]],
+    *,
+    window_s: float | None,
+    judge_unused: bool,
+) -> list[Finding]:
+    """Redundant first: what they drop neither counts as covering an FK nor is reported unused."""
+    redundant, dropped = redundant_findings(indexes)
+    live = [ix for ix in indexes if ix.label not in dropped]
+    return [
+        *redundant,
+        *invalid_findings(indexes),
+        *unused_findings(
+            indexes, dropped | fk_covering(fks, live), window_s=window_s, judge=judge_unused
+        ),
+        *fk_findings(fks, indexes),
+    ]

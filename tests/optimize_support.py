@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from personal_assistant_db import Database, Report, analyze
 
@@ -33,14 +34,16 @@ async def doctor(db: Database, **kwargs: Any) -> Report:
         return await analyze(conn, application_name=db.settings.application_name, **kwargs)
 
 
-async def flush_stats(db: Database, table: str, at_least: int) -> None:
-    """Make this backend's scan counts visible: PG 15+ can force the flush; 13/14 report every
-    500 ms, so poll (a version check, not a retry on errors)."""
-    async with db.connect() as conn:
-        version = int((await conn.exec_driver_sql("SHOW server_version_num")).scalar_one())
-        if version >= 150000:
-            await conn.exec_driver_sql("SELECT pg_stat_force_next_flush()")
-        await conn.commit()
+async def force_flush(conn: AsyncConnection) -> None:
+    """Ask this backend to publish its statistics when its transaction ends. PG 15+ has
+    pg_stat_force_next_flush(); 13/14 publish every 500 ms anyway (a version check, not a
+    caught error). Callers then poll with ``wait_for_scans``."""
+    version = int((await conn.exec_driver_sql("SHOW server_version_num")).scalar_one())
+    if version >= 150000:
+        await conn.exec_driver_sql("SELECT pg_stat_force_next_flush()")
+
+
+async def wait_for_scans(db: Database, table: str, at_least: int) -> None:
     for _ in range(50):
         async with db.connect() as conn:
             seen = (

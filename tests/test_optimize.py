@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from optimize_support import analyses, doctor, flush_stats, run_sql, started
+from optimize_support import analyses, doctor, force_flush, run_sql, started, wait_for_scans
 from sqlalchemy import text
 
 from personal_assistant_db import Severity
@@ -115,7 +115,9 @@ async def test_used_index_is_not_unused(make_database: Callable[[], str]) -> Non
         )
         async with db.connect() as conn:
             await conn.execute(text("SELECT * FROM t WHERE v = 42"))
-        await flush_stats(db, "t", 1)
+            await force_flush(conn)
+            await conn.commit()
+        await wait_for_scans(db, "t", 1)
         report = await doctor(db, since_reset=True)
     assert ("unused_index", "public.t.t_v") not in analyses(report)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from optimize_support import doctor, flush_stats, run_sql, started
+from optimize_support import doctor, force_flush, run_sql, started, wait_for_scans
 from sqlalchemy import exc
 
 from personal_assistant_db import Severity
@@ -31,8 +31,10 @@ async def _table(db, index: bool) -> None:  # type: ignore[no-untyped-def]
         for i in range(SCANS):
             await conn.exec_driver_sql(f"SELECT id FROM big WHERE v = {i}")
             await conn.exec_driver_sql(f"SELECT id FROM small WHERE v = {i}")
-    await flush_stats(db, "big", SCANS)
-    await flush_stats(db, "small", SCANS)
+        await force_flush(conn)
+        await conn.commit()
+    await wait_for_scans(db, "big", SCANS)
+    await wait_for_scans(db, "small", SCANS)
 
 
 async def test_table_scanned_sequentially_1000_times(make_database: Callable[[], str]) -> None:
@@ -217,3 +219,47 @@ async def test_memory_against_machine_size(make_database: Callable[[], str]) -> 
     assert "work_mem" not in big_objects and "machine memory" not in big_objects
     # the default 128 MB shared_buffers is far below 25% of 64 GB
     assert big_objects["shared_buffers"].action == "shared_buffers = '16384MB' (needs a restart)"
+
+
+async def test_dead_tuples_with_autovacuum_off(make_database: Callable[[], str]) -> None:
+    async with started(make_database()) as db:
+        await run_sql(
+            db,
+            "CREATE TABLE churn (id int) WITH (autovacuum_enabled = false)",
+            "INSERT INTO churn SELECT g FROM generate_series(1, 5000) g",
+        )
+        async with db.begin() as conn:
+            await conn.exec_driver_sql("DELETE FROM churn WHERE id > 1000")
+            await force_flush(conn)
+        for _ in range(50):  # n_dead_tup arrives with the flush; poll until it does
+            report = await doctor(db)
+            if report.of("dead_tuples"):
+                break
+            await asyncio.sleep(0.1)
+    [dead] = report.of("dead_tuples")
+    assert dead.object == "public.churn"
+    assert dead.evidence["n_dead_tup"] == 4000
+    assert dead.evidence["dead_ratio"] == 0.8
+    assert dead.evidence["last_vacuum"] is None  # never vacuumed
+    assert dead.action.startswith('VACUUM (ANALYZE) "public"."churn";')
+
+
+async def test_temp_file_spills_suggest_work_mem(make_database: Callable[[], str]) -> None:
+    async with started(make_database()) as db:
+        async with db.connect() as conn:
+            await conn.exec_driver_sql("SET work_mem = '64kB'")
+            await conn.exec_driver_sql(
+                "SELECT g FROM generate_series(1, 200000) g ORDER BY g DESC LIMIT 1 OFFSET 5"
+            )
+            await conn.exec_driver_sql("RESET work_mem")
+            await force_flush(conn)
+            await conn.commit()
+        for _ in range(50):
+            report = await doctor(db)
+            if report.of("temp_files"):
+                break
+            await asyncio.sleep(0.1)
+    [spill] = report.of("temp_files")
+    assert spill.evidence["temp_files"] >= 1
+    assert spill.evidence["temp_bytes"] > 64 * 1024
+    assert "ALTER ROLE <role> SET work_mem = '" in spill.action
