@@ -79,6 +79,8 @@ class _Sections:
                 return await fn()
         except exc.DBAPIError as error:
             message, sqlstate = _reason(error)
+            if error.connection_invalidated:  # not a refused query: the analysis cannot go on
+                raise AnalysisError(f"lost the connection while reading {what}") from error
             self.failed.append(what)
             self.findings.append(
                 Finding(

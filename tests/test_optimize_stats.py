@@ -7,10 +7,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+import pytest
 from optimize_support import doctor, force_flush, run_sql, started, wait_for_scans
 from sqlalchemy import exc
 
-from personal_assistant_db import Severity
+from personal_assistant_db import AnalysisError, Severity, analyze
 from personal_assistant_db.testing import ThrowawayServer, fresh_database
 
 SCANS = 1000
@@ -263,3 +264,15 @@ async def test_temp_file_spills_suggest_work_mem(make_database: Callable[[], str
     assert spill.evidence["temp_files"] >= 1
     assert spill.evidence["temp_bytes"] > 64 * 1024
     assert "ALTER ROLE <role> SET work_mem = '" in spill.action
+
+
+async def test_a_dead_connection_is_an_error_not_an_empty_report(
+    make_database: Callable[[], str],
+) -> None:
+    async with started(make_database()) as db, db.connect() as victim:
+        pid = (await victim.exec_driver_sql("SELECT pg_backend_pid()")).scalar_one()
+        await victim.commit()
+        async with db.connect() as killer:
+            await killer.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})")
+        with pytest.raises(AnalysisError, match="could not read the server version"):
+            await analyze(victim)
