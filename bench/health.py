@@ -1,6 +1,6 @@
 """/health benchmark: /health/ready and /health/database vs a constant-JSON route, one run.
 
-    .venv/bin/python bench/health.py [--seconds 10] [--connections 32] [--repeat 2]
+    .venv/bin/python bench/health.py [--seconds 10] [--connections 32] [--repeat 2] [--tool wrk]
 
 Serves a small host app (Database + Mount("/health") + a constant JSON route + a naive route
 that runs SELECT 1 per request) with uvicorn on 127.0.0.1 in a subprocess, and loads each route
@@ -83,24 +83,27 @@ async def python_load(url: str, connections: int, seconds: float) -> float:
     """Bounded load loop (no wrk): ``connections`` keep-alive clients for ``seconds``."""
     import httpx
 
-    done = 0
+    done = failed = 0
     stop_at = time.perf_counter() + seconds
     limits = httpx.Limits(max_connections=connections)
     async with httpx.AsyncClient(limits=limits, timeout=5) as client:
 
         async def worker() -> None:
-            nonlocal done
+            nonlocal done, failed
             while time.perf_counter() < stop_at:
-                await client.get(url)
+                response = await client.get(url)
                 done += 1
+                failed += not response.is_success
 
         began = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(connections)))
+        if failed:
+            print(f"  note: {url} had {failed} non-2xx responses", file=sys.stderr)
         return done / (time.perf_counter() - began)
 
 
-def load(url: str, connections: int, seconds: float) -> float:
-    if shutil.which("wrk"):
+def load(url: str, connections: int, seconds: float, tool: str) -> float:
+    if tool == "wrk":
         out = subprocess.run(
             ["wrk", "-t2", f"-c{connections}", f"-d{seconds:g}s", url],
             capture_output=True,
@@ -115,8 +118,9 @@ def load(url: str, connections: int, seconds: float) -> float:
         return float(match.group(1))
     code = f"import asyncio,sys;sys.path.insert(0,{str(Path(__file__).parent)!r});import health;" \
         f"print(asyncio.run(health.python_load({url!r},{connections},{seconds})))"  # fmt: skip
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return float(out.stdout.strip().splitlines()[-1])
+    command = [sys.executable, "-c", code]
+    proc = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True)
+    return float(proc.stdout.strip().splitlines()[-1])
 
 
 def wait_up(port: int, limit: float = 30) -> None:
@@ -135,8 +139,18 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument(
+        "--tool",
+        choices=["auto", "wrk", "python"],
+        default="auto",
+        help="load generator: wrk if installed (auto), or the bounded httpx loop (python)",
+    )
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.tool == "auto":
+        args.tool = "wrk" if shutil.which("wrk") else "python"
+    elif args.tool == "wrk" and not shutil.which("wrk"):
+        parser.error("--tool wrk: wrk is not on PATH (apt-get install wrk), or use --tool python")
     if args.serve:
         serve(args.serve)
         return
@@ -149,14 +163,15 @@ def main() -> None:
         try:
             wait_up(port)
             base = f"http://127.0.0.1:{port}"
-            tool = "wrk -t2" if shutil.which("wrk") else "python httpx loop"
+            tool = "wrk -t2" if args.tool == "wrk" else "python httpx loop (own process)"
             print(f"load: {tool}, {args.connections} connections, {args.seconds:g} s per route")
             rates: dict[str, list[float]] = {r: [] for r in ROUTES}
             began = time.monotonic()
             before = _counts(base)
             for _ in range(args.repeat):
                 for route in ROUTES:
-                    rates[route].append(load(base + route, args.connections, args.seconds))
+                    rate = load(base + route, args.connections, args.seconds, args.tool)
+                    rates[route].append(rate)
             elapsed = time.monotonic() - began
             queries = _counts(base) - before
         finally:
