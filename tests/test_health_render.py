@@ -7,12 +7,13 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from personal_assistant_db.health.checks import CheckResult
+from personal_assistant_db.health.checks import CheckResult, Status
 from personal_assistant_db.health.render import STATUS_CODES, render_json, render_text
 from personal_assistant_db.health.runner import HealthReport
 
 SECRET = "s3cr3t-canary"
-statuses = st.sampled_from(["pass", "warn", "fail"])
+STATUSES: list[Status] = ["pass", "warn", "fail"]
+statuses = st.sampled_from(STATUSES)
 
 
 @st.composite
@@ -31,8 +32,8 @@ def reports(draw: st.DrawFn) -> HealthReport:
                 details={"reason": SECRET + noise, "error_class": "Secret" + SECRET},
             )
         )
-    worst = max((r.status for r in results), key=["pass", "warn", "fail"].index)
-    return HealthReport(status=worst, results=tuple(results))  # type: ignore[arg-type]
+    worst = max((r.status for r in results), key=STATUSES.index)
+    return HealthReport(status=worst, results=tuple(results))
 
 
 @given(reports())
