@@ -131,3 +131,36 @@ async def test_a_restarted_database_restarts_the_monitor_and_probes_follow(
             await asyncio.sleep(0)
             # Probes on a stopped Database start no loop that nothing would ever stop.
             assert background_tasks() == []
+
+
+async def test_stopping_the_database_mid_probe_leaves_no_connection_open(
+    make_database: Callable[[], str],
+) -> None:
+    # A probe blocked on a lock is abandoned by the request (past the deadline) but still holds
+    # its connection when the Database stops. The stop hook lets it finish (statement_timeout ends
+    # it) before the engine is disposed: returned after dispose(), it would stay open, unowned.
+    forget_earlier_tasks()
+    url = make_database()
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute("CREATE TABLE _yoyo_migration (migration_id text, applied_at_utc timestamp)")
+    db = Database.from_env({"DATABASE_URL": url, "DB_ENV": "test"})
+    await db.start()
+    health = db.health_app(require_migrations=True)
+    transport = httpx.ASGITransport(app=Starlette(routes=[Mount("/health", app=health)]))
+    try:
+        with psycopg.connect(url) as locker:  # holds the lock until its transaction ends
+            locker.execute("LOCK TABLE _yoyo_migration IN ACCESS EXCLUSIVE MODE")
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+                began = time.perf_counter()
+                r = await c.get("/health/ready")
+                assert time.perf_counter() - began < db.settings.health_timeout + 0.1
+            entry = r.json()["checks"]["database:pendingMigrations"][0]
+            assert (r.status_code, entry["status"]) == (503, "fail")
+            assert db.pool_stats().used == 1  # the abandoned probe, waiting on the lock
+            await db.stop()
+            locker.rollback()
+    finally:
+        await db.stop()
+    await asyncio.sleep(0.5)
+    assert backends(url, db.settings.application_name) == 0
+    assert background_tasks() == []

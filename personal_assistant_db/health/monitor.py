@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from ..alerts import AlertEvent, AlertManager, Observation
 from ..logging import get_logger
 from .checks import Check
+from .probe import GuardedProbe
 from .runner import HealthRunner
 
 if TYPE_CHECKING:
@@ -98,10 +100,21 @@ class HealthMonitor:
                 log.error("health.monitor.failed", error_class=type(exc).__name__)
             await asyncio.sleep(self.interval)
 
-    async def stop(self, db: Database | None = None) -> None:
+    async def stop(self, db: Database | None = None, *, drain: float = 2.0) -> None:
+        """Stop the loop, let in-flight probes return their connections (up to ``drain`` s, no
+        cancels: they end on their statement/driver timeouts), close the sinks."""
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        deadline = time.monotonic() + drain
+        settled = await self.runner.drain(drain)
+        for check in self.checks:
+            probe = getattr(check, "probe", None)
+            if isinstance(probe, GuardedProbe):
+                left = max(0.0, deadline - time.monotonic())
+                settled = await probe.wait(left) and settled
+        if not settled:
+            log.warning("health.monitor.stop_undrained", drain_s=drain)
         await self.manager.close()

@@ -91,6 +91,17 @@ class GuardedProbe:
         value, seconds = task.result()
         return value, seconds
 
+    async def wait(self, seconds: float) -> bool:
+        """Wait up to ``seconds`` for an in-flight (maybe abandoned) probe; True if none runs.
+
+        The Database calls this (through the monitor's stop hook) before disposing the engine: a
+        probe that returned its connection after ``dispose()`` would leave it open and unowned.
+        """
+        task = self._task
+        if task is not None and not task.done():
+            await asyncio.wait({task}, timeout=seconds)  # bounded, never a cancel
+        return task is None or task.done()
+
     async def _probe(self, work: Work, checked_out: asyncio.Event) -> tuple[Any, float]:
         async with self.db.engine.connect() as conn:
             checked_out.set()

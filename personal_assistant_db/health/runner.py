@@ -70,6 +70,16 @@ class HealthRunner:
         entry = self._entries.get(name)
         return entry.result if entry else None
 
+    async def drain(self, seconds: float) -> bool:
+        """Wait up to ``seconds`` for in-flight runs; True if none is left.
+
+        A bounded wait, not ``asyncio.timeout``: that would cancel the runs, and a cancel around
+        a checked-out connection is what leaks it."""
+        flights = {e.flight for e in self._entries.values() if e.flight is not None}
+        if flights:
+            await asyncio.wait(flights, timeout=seconds)
+        return all(e.flight is None for e in self._entries.values())
+
     async def run(self, checks: Sequence[Check]) -> HealthReport:
         """Every check concurrently; the report within the response deadline."""
         began = time.perf_counter()
