@@ -88,6 +88,20 @@ async def test_every_route_answers_health_json(db: Database) -> None:
         assert (await c.get("/health/metrics")).status_code == 404  # no telemetry given
 
 
+async def test_pool_route_shows_the_snapshot_publicly(db: Database) -> None:
+    async with db.connect() as held, client(db.health_app()) as c:
+        await held.exec_driver_sql("SELECT 1")
+        entry = (await c.get("/health/pool")).json()["checks"]["pool:utilization"][0]
+    stats = db.pool_stats()
+    counts = entry["counts"]
+    assert counts["used"] == 1 and counts["capacity"] == stats.capacity
+    assert counts["overflow"] == 0 and counts["waiting"] == 0 and counts["timeouts"] == 0
+    assert 0 <= counts["waitP95Ms"] < 1000 and 0 <= counts["efficiency"] <= 1
+    assert entry["observedUnit"] == "percent"
+    assert entry["observedValue"] == round(100 / stats.capacity, 1)
+    assert "details" not in entry  # pool internals (size, created, closed...) need the token
+
+
 async def test_head_gives_status_without_body(db: Database) -> None:
     async with client(db.health_app(checks=[StaticCheck("cache:ping", "fail")])) as c:
         for path, code in [("/health/live", 200), ("/health/ready", 503)]:

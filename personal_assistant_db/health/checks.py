@@ -138,11 +138,16 @@ class PoolCheck:
             observed_value=round(u * 100, 1),
             observed_unit="percent",
             component_type="system",
+            # Numbers only (public): the snapshot the /pool route promises, without the token.
             counts={
                 "used": stats.used,
                 "idle": stats.idle,
+                "overflow": stats.overflow_in_use,
                 "waiting": stats.waiting,
+                "capacity": stats.capacity,
+                "waitP95Ms": round(stats.wait_p95 * 1000, 3),
                 "timeouts": stats.timeouts,
+                "efficiency": round(stats.efficiency, 4),
             },
             details=stats.as_dict(),
         )
