@@ -174,7 +174,7 @@ class Settings:
     health_timeout: float = _var(
         "DB_HEALTH_TIMEOUT",
         _float(0, strict=True),
-        "seconds > 0, below 1 (the Kubernetes probe timeout)",
+        "seconds > 0, below your probe timeout (Kubernetes default: 1), e.g. 0.8",
         default=0.8,
     )
     health_checkout_timeout: float = _var(
