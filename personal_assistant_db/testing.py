@@ -15,14 +15,24 @@ import socket
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
-__all__ = ["ThrowawayServer", "embedded_server_url", "fresh_database", "plain_url"]
+if TYPE_CHECKING:
+    from .database import Database
+
+__all__ = [
+    "ThrowawayServer",
+    "embedded_server_url",
+    "fresh_database",
+    "plain_url",
+    "started_database",
+]
 
 
 def plain_url(url: str) -> str:
@@ -48,6 +58,20 @@ def fresh_database(server_url: str, *, prefix: str = "pa_test") -> Iterator[str]
             conn.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+
+@contextlib.asynccontextmanager
+async def started_database(url: str, **env: str) -> AsyncIterator[Database]:
+    """A started ``Database`` on ``url`` with ``DB_ENV=test`` plus ``env`` (``DB_*`` variables);
+    stopped afterwards."""
+    from .database import Database
+
+    db = Database.from_env({"DATABASE_URL": url, "DB_ENV": "test", **env})
+    await db.start()
+    try:
+        yield db
+    finally:
+        await db.stop()
 
 
 def embedded_server_url(data_dir: str | Path) -> str:

@@ -3,24 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from personal_assistant_db import Database, Report, analyze
-
-
-@asynccontextmanager
-async def started(url: str, **env: str) -> AsyncIterator[Database]:
-    db = Database.from_env({"DATABASE_URL": url, "DB_ENV": "test", **env})
-    await db.start()
-    try:
-        yield db
-    finally:
-        await db.stop()
 
 
 async def run_sql(db: Database, *statements: str) -> None:

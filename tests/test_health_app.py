@@ -23,6 +23,7 @@ from starlette.routing import Mount
 from personal_assistant_db import CheckResult, Database, Telemetry
 from personal_assistant_db.health.app import _authorized
 from personal_assistant_db.migrate import apply
+from personal_assistant_db.testing import started_database as started
 
 TOKEN = "t0ken-for-health-details-1234"
 ROUTES = ["/health/", "/health/live", "/health/ready", "/health/database", "/health/pool"]
@@ -34,16 +35,6 @@ async def client(health: Starlette) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=host)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
         yield c
-
-
-@asynccontextmanager
-async def started(url: str, **env: str) -> AsyncIterator[Database]:
-    db = Database.from_env({"DATABASE_URL": url, "DB_ENV": "test", **env})
-    await db.start()
-    try:
-        yield db
-    finally:
-        await db.stop()
 
 
 @dataclass

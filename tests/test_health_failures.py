@@ -25,6 +25,7 @@ from structlog.testing import capture_logs
 from personal_assistant_db import Database
 from personal_assistant_db.health.checks import CheckResult, GuardedProbe
 from personal_assistant_db.testing import ThrowawayServer, plain_url
+from personal_assistant_db.testing import started_database as started
 
 CANARY_PW = "canaryPw7f3a9q"
 CANARY_HOST = "pa-canary-host-7f3a9q.invalid"
@@ -46,16 +47,6 @@ async def client(health: Starlette) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=host)
     async with httpx.AsyncClient(transport=transport, base_url="http://t", timeout=30) as c:
         yield c
-
-
-@asynccontextmanager
-async def started(url: str, **env: str) -> AsyncIterator[Database]:
-    db = Database.from_env({"DATABASE_URL": url, "DB_ENV": "test", **env})
-    await db.start()
-    try:
-        yield db
-    finally:
-        await db.stop()
 
 
 def backends(db: Database) -> int:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from optimize_support import analyses, doctor, force_flush, run_sql, started, wait_for_scans
+from optimize_support import analyses, doctor, force_flush, run_sql, wait_for_scans
 from sqlalchemy import text
 
 from personal_assistant_db import Severity
 from personal_assistant_db.migrate import apply
+from personal_assistant_db.testing import started_database as started
 
 INDEX_PROBLEMS = {"duplicate_index", "redundant_index", "unindexed_foreign_key"}
 

@@ -8,11 +8,12 @@ import asyncio
 from collections.abc import Callable
 
 import pytest
-from optimize_support import doctor, force_flush, run_sql, started, wait_for_scans
+from optimize_support import doctor, force_flush, run_sql, wait_for_scans
 from sqlalchemy import exc
 
 from personal_assistant_db import AnalysisError, Severity, analyze
 from personal_assistant_db.testing import ThrowawayServer, fresh_database
+from personal_assistant_db.testing import started_database as started
 
 SCANS = 1000
 
