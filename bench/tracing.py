@@ -34,7 +34,7 @@ import random
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROWS, bench_database, median, pct, table
+from _common import ROWS, Runner, bench_database, drive, median, pct, table
 
 from personal_assistant_db import Database
 from personal_assistant_db.telemetry import Telemetry
@@ -56,30 +56,12 @@ ROOT = Path(__file__).resolve().parent.parent
 PK_SQLA = "SELECT payload FROM bench_items WHERE id = :id"
 PK_RAW = "SELECT payload FROM bench_items WHERE id = $1"
 QUERIES = ("select1", "pk")
-Runner = Callable[[str], Awaitable[None]]
 Result = tuple[float, list[float], float]
 
 
 class Discard(SpanExporter):
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         return SpanExportResult.SUCCESS
-
-
-async def drive(run_one: Runner, query: str, tasks: int, seconds: float) -> Result:
-    """Run ``tasks`` workers for ``seconds``; return (queries/s, latencies, CPU s/query)."""
-    latencies: list[float] = []
-    stop_at = time.perf_counter() + seconds
-
-    async def worker() -> None:
-        while time.perf_counter() < stop_at:
-            began = time.perf_counter()
-            await run_one(query)
-            latencies.append(time.perf_counter() - began)
-
-    cpu0, wall0 = time.process_time(), time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(tasks)))
-    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    return len(latencies) / wall, latencies, cpu / max(1, len(latencies))
 
 
 def engine_runner(engine: Any) -> Runner:
