@@ -13,7 +13,7 @@ import contextlib
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -99,7 +99,7 @@ class Database:
         """``async with db.connect() as conn:`` a pooled connection (no implicit commit)."""
         return self.engine.connect()
 
-    def begin(self) -> Any:
+    def begin(self) -> AbstractAsyncContextManager[AsyncConnection]:
         """``async with db.begin() as conn:`` a connection in a transaction that commits."""
         return self.engine.begin()
 
