@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from .database import Database
 
 __all__ = [
+    "ReplicaTopology",
+    "StandbyServer",
     "ThrowawayServer",
     "embedded_server_url",
     "fresh_database",
@@ -227,3 +229,7 @@ class ThrowawayServer:
 
     def __exit__(self, *exc: object) -> None:
         self.cleanup()
+
+
+# The replication topology subclasses ThrowawayServer, so it is imported once that exists.
+from .testing_replicas import ReplicaTopology, StandbyServer  # noqa: E402
