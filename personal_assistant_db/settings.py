@@ -23,6 +23,10 @@ __all__ = ["PROFILES", "Settings"]
 Profile = Literal["development", "test", "production"]
 StartupMode = Literal["fail_fast", "degraded"]
 QueryText = Literal["redact", "omit"]
+_URL_EXPECTED = (
+    "postgresql://, postgres:// or postgresql+asyncpg:// with a database name, "
+    "e.g. postgresql://app:secret@db:5432/app"
+)
 
 # Defaults per profile. Sizing: HikariCP's formula, connections = cores * 2 + spindles, gives
 # about 10 for a 4-core database server; production allows 10 more as overflow for bursts.
@@ -36,6 +40,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         "connect_retry_deadline": 30.0,
         "statement_timeout_ms": 30_000,
         "warmup_connections": 2,
+        "replica_max_lag_ms": 1000,
+        "replica_check_interval": 1.0,
+        "read_your_writes": "lsn",
     },
     "development": {
         "pool_size": 5,
@@ -46,6 +53,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         "connect_retry_deadline": 10.0,
         "statement_timeout_ms": 30_000,
         "warmup_connections": 1,
+        "replica_max_lag_ms": 1000,
+        "replica_check_interval": 1.0,
+        "read_your_writes": "lsn",
     },
     "test": {
         "pool_size": 5,
@@ -57,6 +67,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         "statement_timeout_ms": 10_000,
         "warmup_connections": 0,
         "connect_timeout": 5.0,
+        "replica_max_lag_ms": 1000,
+        "replica_check_interval": 0.25,
+        "read_your_writes": "lsn",
     },
 }
 
@@ -115,6 +128,19 @@ def _secret(raw: str) -> str:
     return raw
 
 
+def _read_your_writes(raw: str) -> str:
+    value = raw.strip().lower()
+    if value in {"lsn", "off"}:
+        return value
+    mode, _, seconds = value.partition(":")
+    if mode != "window":
+        raise ValueError
+    window = float(seconds)
+    if not 0 < window < 86_400:
+        raise ValueError
+    return f"window:{window:g}"
+
+
 def _var(env: str, parse: Callable[[str], Any], expected: str, **kw: Any) -> Any:
     return field(metadata={"env": env, "parse": parse, "expected": expected}, **kw)
 
@@ -124,6 +150,7 @@ class Settings:
     """Validated database settings. ``repr()`` hides the password and the health token."""
 
     url: URL = field(repr=False)
+    replica_urls: tuple[URL, ...] = field(default=(), repr=False)
     env: Profile = "production"
     pool_size: int = _var("DB_POOL_SIZE", _int(1), "a whole number >= 1, e.g. 10", default=10)
     max_overflow: int = _var("DB_MAX_OVERFLOW", _int(0), "a whole number >= 0", default=10)
@@ -204,6 +231,18 @@ class Settings:
     slow_query_ms: float = _var(
         "DB_SLOW_QUERY_MS", _float(0), "milliseconds (0 = off), e.g. 500", default=500.0
     )
+    replica_max_lag_ms: int = _var(
+        "DB_REPLICA_MAX_LAG_MS", _int(1), "milliseconds >= 1, e.g. 1000", default=1000
+    )
+    replica_check_interval: float = _var(
+        "DB_REPLICA_CHECK_INTERVAL", _float(0, strict=True), "seconds > 0, e.g. 1", default=1.0
+    )
+    read_your_writes: str = _var(
+        "DB_READ_YOUR_WRITES",
+        _read_your_writes,
+        "lsn, off or window:<seconds>, e.g. window:2",
+        default="lsn",
+    )
     migrate_lock_timeout_ms: int = _var(
         "DB_MIGRATE_LOCK_TIMEOUT_MS", _int(0), "milliseconds (0 = none), e.g. 5000", default=5_000
     )
@@ -250,14 +289,12 @@ class Settings:
             try:
                 values["url"] = parse_database_url(raw_url)
             except UrlError as exc:
-                problems.append(
-                    SettingProblem(
-                        "DATABASE_URL",
-                        str(exc),
-                        "postgresql://, postgres:// or postgresql+asyncpg:// with a database name, "
-                        "e.g. postgresql://app:secret@db:5432/app",
-                    )
-                )
+                problems.append(SettingProblem("DATABASE_URL", str(exc), _URL_EXPECTED))
+        raw_replicas = env.get("DATABASE_REPLICA_URLS", "")
+        if raw_replicas.strip():
+            replicas, replica_problems = _parse_replica_urls(raw_replicas)
+            values["replica_urls"] = replicas
+            problems += replica_problems
 
         for f in fields(cls):
             name = f.metadata.get("env")
@@ -272,7 +309,8 @@ class Settings:
                 )
         values.update(overrides)
         if problems:
-            raise ConfigurationError(_scrub(problems, raw_url or ""))
+            raw = [raw_url or "", *raw_replicas.split(",")]
+            raise ConfigurationError(_scrub(problems, *raw))
         return cls(**values)
 
     def __repr__(self) -> str:
@@ -282,6 +320,22 @@ class Settings:
             if f.repr and f.name != "url"
         )
         return f"Settings(url={self.safe_url!r}, {shown})"
+
+    @property
+    def read_your_writes_mode(self) -> str:
+        """``lsn``, ``window`` or ``off``."""
+        return self.read_your_writes.partition(":")[0]
+
+    @property
+    def read_your_writes_window(self) -> float:
+        """Seconds of primary-only reads after a write (``window:`` mode; else 0)."""
+        mode, _, seconds = self.read_your_writes.partition(":")
+        return float(seconds) if mode == "window" else 0.0
+
+    @property
+    def safe_replica_urls(self) -> list[str]:
+        """The replica URLs with passwords replaced by ``***``."""
+        return [u.render_as_string(hide_password=True) for u in self.replica_urls]
 
     @property
     def async_url(self) -> URL:
@@ -309,12 +363,35 @@ class Settings:
         return args
 
 
-def _scrub(problems: list[SettingProblem], raw_url: str) -> list[SettingProblem]:
-    """Belt and braces: no problem text may carry the URL's password, even an unparsable URL's."""
+def _parse_replica_urls(raw: str) -> tuple[tuple[URL, ...], list[SettingProblem]]:
+    """Each comma-separated entry parsed like DATABASE_URL; a problem names the entry's position
+    (never its text, which may hold a password)."""
+    urls: list[URL] = []
+    problems: list[SettingProblem] = []
+    entries = raw.split(",")
+    for position, entry in enumerate(entries, start=1):
+        try:
+            urls.append(parse_database_url(entry))
+        except UrlError as exc:
+            where = f"entry {position} of {len(entries)}"
+            problems.append(
+                SettingProblem("DATABASE_REPLICA_URLS", f"{where} {exc}", _URL_EXPECTED)
+            )
+    return tuple(urls), problems
+
+
+def _secrets_of(raw_url: str) -> set[str]:
     rest = raw_url.split("://", 1)[-1]
     userinfo = rest.rsplit("@", 1)[0] if "@" in rest else ""
     secret = userinfo.split(":", 1)[1] if ":" in userinfo else ""
-    secrets = {x for x in (secret, unquote(secret)) if x}
+    return {x for x in (secret, unquote(secret)) if x}
+
+
+def _scrub(problems: list[SettingProblem], *raw_urls: str) -> list[SettingProblem]:
+    """Belt and braces: no problem text may carry a URL's password, even an unparsable URL's."""
+    secrets: set[str] = set()
+    for raw_url in raw_urls:
+        secrets |= _secrets_of(raw_url)
     if not secrets:
         return problems
     scrubbed = []

@@ -137,3 +137,78 @@ def test_connect_args_carry_timeouts_and_application_name() -> None:
         "command_timeout": 9.0,
         "server_settings": {"application_name": "svc-a", "statement_timeout": "1500"},
     }
+
+
+replica_entries = st.lists(
+    st.one_of(
+        st.just(f"postgresql://ro:{CANARY}@replica{1}.example:5432/app"),
+        st.sampled_from(
+            [
+                f"mysql://ro:{CANARY}@r/app",
+                f"postgresql://ro:{CANARY}@r:notaport/app",
+                f"postgresql://ro:{CANARY}@r:5432",
+                f"garbage {CANARY}",
+                "",
+            ]
+        ),
+    ),
+    min_size=1,
+    max_size=4,
+)
+
+
+@given(replica_entries)
+def test_replica_urls_parse_or_name_the_variable_without_a_password(entries: list[str]) -> None:
+    env = {"DATABASE_URL": URL, "DATABASE_REPLICA_URLS": ",".join(entries)}
+    try:
+        settings = Settings.from_env(env)
+    except ConfigurationError as exc:
+        text = str(exc)
+        assert {p.variable for p in exc.problems} == {"DATABASE_REPLICA_URLS"}  # noqa: PT017
+        assert all("entry " in p.problem for p in exc.problems)  # noqa: PT017
+    else:
+        if not ",".join(entries).strip():
+            assert settings.replica_urls == ()
+        else:
+            assert [u.password for u in settings.replica_urls] == [CANARY] * len(entries)
+            assert all(u.drivername == "postgresql+asyncpg" for u in settings.replica_urls)
+        text = repr(settings) + " ".join(settings.safe_replica_urls)
+    assert CANARY not in text
+
+
+def test_a_garbage_replica_entry_names_its_position() -> None:
+    env = {
+        "DATABASE_URL": URL,
+        "DATABASE_REPLICA_URLS": f"postgresql://ro:{CANARY}@r1/app, nonsense:{CANARY}@x",
+    }
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_env(env)
+    assert "DATABASE_REPLICA_URLS: entry 2 of 2 is not a URL" in str(caught.value)
+    assert CANARY not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("raw", "mode", "window"),
+    [
+        ("lsn", "lsn", 0.0),
+        ("OFF", "off", 0.0),
+        ("window:2", "window", 2.0),
+        ("window:0.5", "window", 0.5),
+    ],
+)
+def test_read_your_writes_modes(raw: str, mode: str, window: float) -> None:
+    s = Settings.from_env({"DATABASE_URL": URL, "DB_READ_YOUR_WRITES": raw})
+    assert (s.read_your_writes_mode, s.read_your_writes_window) == (mode, window)
+
+
+@pytest.mark.parametrize(
+    "raw", ["window", "window:", "window:-1", "window:abc", "lag", "window:nan"]
+)
+def test_bad_read_your_writes_is_named(raw: str) -> None:
+    with pytest.raises(ConfigurationError, match="DB_READ_YOUR_WRITES: invalid value"):
+        Settings.from_env({"DATABASE_URL": URL, "DB_READ_YOUR_WRITES": raw})
+
+
+def test_replica_defaults() -> None:
+    s = Settings.from_env({"DATABASE_URL": URL})
+    assert (s.replica_urls, s.replica_max_lag_ms, s.read_your_writes) == ((), 1000, "lsn")
