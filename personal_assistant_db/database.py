@@ -14,9 +14,9 @@ import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -27,7 +27,9 @@ from tenacity import (
 
 from .errors import ConnectFatal, ConnectTimeout, DatabaseNotStarted
 from .logs import get_logger
-from .pool import PoolMeter, PoolStats, bind_pool_class
+from .pool import PoolMeter, PoolStats, create_measured_engine
+from .replicas.node import Node
+from .replicas.replica_set import ReplicaSet
 from .retry import describe, is_transient
 from .settings import Settings
 
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["STATE_KEY", "Database", "Hook"]
 
 STATE_KEY = "personal_assistant_db"
+T = TypeVar("T")
 Hook = Callable[["Database"], Awaitable[None] | None]
 log = get_logger()
 
@@ -55,6 +58,9 @@ class Database:
         self._on_start: list[Hook] = []
         self._on_stop: list[Hook] = []
         self.started_in: float | None = None
+        #: The primary's node (its engine is ``engine``) and the read replicas (replicas/).
+        self.primary = Node(settings.url, "primary", meter=self.meter)
+        self.replicas = ReplicaSet(settings, self.primary)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Database:
@@ -83,8 +89,13 @@ class Database:
         return self._ready
 
     def pool_stats(self) -> PoolStats:
-        """A snapshot of the current pool (the pool object changes on ``dispose()``)."""
+        """A snapshot of the primary's pool (the pool object changes on ``dispose()``)."""
         return self.meter.snapshot(self.engine.pool)
+
+    @property
+    def nodes(self) -> list[Node]:
+        """The primary's node, then each replica's (each with its own measured pool)."""
+        return [self.primary, *self.replicas.nodes]
 
     def add_hooks(self, *, on_start: Hook | None = None, on_stop: Hook | None = None) -> None:
         """Run ``on_start`` after the engine exists (before the first connection) and ``on_stop``
@@ -100,8 +111,24 @@ class Database:
         return self.engine.connect()
 
     def begin(self) -> AbstractAsyncContextManager[AsyncConnection]:
-        """``async with db.begin() as conn:`` a connection in a transaction that commits."""
+        """``async with db.begin() as conn:`` a connection in a transaction that commits, on the
+        primary (with replicas in ``lsn`` mode it records the commit's WAL position)."""
+        if self.replicas.tracks_lsn:
+            return self.replicas.begin(self.engine)
         return self.engine.begin()
+
+    def read(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """``async with db.read() as conn:`` a connection for reads: a healthy replica that has
+        this session's writes (read-your-writes), else the primary. Replica sessions are
+        read-only. Without ``DATABASE_REPLICA_URLS``: the primary."""
+        self.engine  # noqa: B018 - raises DatabaseNotStarted before start()
+        return self.replicas.read()
+
+    async def run_read(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """``await work(conn)`` on a read connection (as ``read()``); if a replica's connection
+        is lost mid-read, ``work`` runs once more on another node. Keep ``work`` read-only."""
+        self.engine  # noqa: B018 - raises DatabaseNotStarted before start()
+        return await self.replicas.run_read(work)
 
     def health_app(self, **kwargs: Any) -> Starlette:
         """The /health Starlette app for this database: ``health.health_app(self, **kwargs)``."""
@@ -135,6 +162,7 @@ class Database:
             else:
                 await self._warm_up()
                 self._ready = True
+            await self.replicas.start()
             self.started_in = time.perf_counter() - began
             log.info(
                 "db.engine.start",
@@ -157,6 +185,7 @@ class Database:
                 self._reconnect = None
             for hook in self._on_stop:
                 await _call(hook, self)
+            await self.replicas.stop()
             await self._dispose()
 
     @asynccontextmanager
@@ -170,23 +199,13 @@ class Database:
 
     # -- internals -------------------------------------------------------------------------
     def _create_engine(self) -> AsyncEngine:
-        s = self.settings
-        engine = create_async_engine(
-            s.async_url,
-            poolclass=bind_pool_class(self.meter),
-            pool_size=s.pool_size,
-            max_overflow=s.max_overflow,
-            pool_timeout=s.pool_timeout,
-            pool_recycle=s.pool_recycle,
-            pool_pre_ping=s.pool_pre_ping,
-            pool_use_lifo=s.pool_use_lifo,
-            connect_args=s.asyncpg_connect_args(),
-        )
-        self.meter.attach(engine.sync_engine)
+        engine = create_measured_engine(self.settings.async_url, self.settings, self.meter)
+        self.primary.engine = engine
         return engine
 
     async def _dispose(self) -> None:
         engine, self._engine, self._ready = self._engine, None, False
+        self.primary.engine = None
         if engine is not None:
             await engine.dispose()
             log.info("db.engine.dispose", url=self.settings.safe_url)

@@ -352,9 +352,12 @@ class Settings:
         """The URL with the password replaced by ``***``: for logs and errors."""
         return self.url.render_as_string(hide_password=True)
 
-    def asyncpg_connect_args(self) -> dict[str, Any]:
-        """``connect_args`` for create_async_engine: timeouts and server settings."""
+    def asyncpg_connect_args(self, *, read_only: bool = False) -> dict[str, Any]:
+        """``connect_args`` for create_async_engine: timeouts and server settings
+        (``read_only``: sessions default to read-only transactions, for replicas)."""
         server_settings = {"application_name": self.application_name}
+        if read_only:
+            server_settings["default_transaction_read_only"] = "on"
         if self.statement_timeout_ms:
             server_settings["statement_timeout"] = str(self.statement_timeout_ms)
         args: dict[str, Any] = {"timeout": self.connect_timeout, "server_settings": server_settings}

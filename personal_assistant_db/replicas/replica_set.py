@@ -1,0 +1,205 @@
+"""The replicas a Database owns: their engines, the lag monitor, the router and the read path.
+
+The Database creates one ``ReplicaSet`` and stays the one owner: ``start()`` creates one measured
+engine per replica (sessions read-only), takes a first lag verdict and starts the monitor;
+``stop()`` stops the monitor and disposes the engines. Without ``DATABASE_REPLICA_URLS`` it holds
+no node and every read goes to the primary at no cost.
+
+Writes are tracked for read-your-writes: ``Database.begin()`` records the primary's
+``pg_current_wal_lsn()`` after its commit (one round trip on the same connection); a commit on a
+``db.connect()`` connection is seen by the engine's ``commit`` event and recorded, pending, when
+the connection goes back to the pool (after the commit has completed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..logs import get_logger
+from ..pool import create_measured_engine
+from ..retry import is_transient
+from ..settings import Settings
+from .consistency import record_write
+from .lag import LagMonitor
+from .node import Node, lsn_to_int
+from .router import Router
+
+__all__ = ["ReplicaSet", "is_connection_lost"]
+
+T = TypeVar("T")
+_WROTE = "pa_db_committed"
+log = get_logger()
+
+
+def is_connection_lost(exc: BaseException) -> bool:
+    """The connection (or server) went away: worth one more try elsewhere, for a read."""
+    return bool(getattr(exc, "connection_invalidated", False)) or is_transient(exc)
+
+
+class ReplicaSet:
+    """Replica nodes of one Database, and how reads choose among them and the primary."""
+
+    def __init__(self, settings: Settings, primary: Node) -> None:
+        self.settings = settings
+        self.primary = primary
+        self.nodes = [Node(url, "replica") for url in settings.replica_urls]
+        self.router = Router(
+            self.nodes, settings.read_your_writes_mode, settings.read_your_writes_window
+        )
+        interval = settings.replica_check_interval
+        self.monitor = LagMonitor(
+            primary,
+            self.nodes,
+            self.router,
+            interval=interval,
+            max_lag_ms=settings.replica_max_lag_ms,
+            timeout=min(interval, settings.health_timeout),
+        )
+        self._tracked: Any = None
+
+    def __repr__(self) -> str:
+        return f"<ReplicaSet {[n.name for n in self.nodes]}>"
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.nodes)
+
+    @property
+    def tracks_lsn(self) -> bool:
+        """Writes through ``Database.begin()`` record the commit LSN (lsn mode with replicas)."""
+        return self.enabled and self.router.mode == "lsn"
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        if not self.enabled:
+            return
+        for node in self.nodes:
+            if node.engine is None:
+                node.engine = create_measured_engine(
+                    node.url, self.settings, node.meter, read_only=True
+                )
+        self._track_commits()
+        # A first verdict before serving, bounded; an unreachable replica never fails start.
+        first = asyncio.ensure_future(self.monitor.check_now())
+        done, _ = await asyncio.wait({first}, timeout=self.monitor.timeout * 2)
+        if not done:
+            first.add_done_callback(lambda t: t.exception())
+        self.monitor.start()
+        log.info(
+            "db.replicas.start",
+            replicas={n.name: n.state for n in self.nodes},
+            read_your_writes=self.settings.read_your_writes,
+        )
+
+    async def stop(self) -> None:
+        await self.monitor.stop()
+        self._untrack_commits()
+        for node in self.nodes:
+            engine, node.engine = node.engine, None
+            if engine is not None:
+                await engine.dispose()
+            node.state = "starting"
+
+    # -- write tracking ----------------------------------------------------------------------
+    def _track_commits(self) -> None:
+        engine = self.primary.engine
+        if engine is None or self.router.mode == "off" or self._tracked is engine:
+            return
+        sync = engine.sync_engine
+        event.listen(sync, "commit", _flag_commit)
+        event.listen(sync, "checkin", _record_pending)
+        self._tracked = engine
+
+    def _untrack_commits(self) -> None:
+        engine, self._tracked = self._tracked, None
+        if engine is not None:
+            sync = engine.sync_engine
+            event.remove(sync, "commit", _flag_commit)
+            event.remove(sync, "checkin", _record_pending)
+
+    @asynccontextmanager
+    async def begin(self, primary: Any) -> AsyncIterator[AsyncConnection]:
+        """``engine.begin()`` on the primary that records the commit's LSN after it."""
+        async with primary.connect() as conn:
+            async with conn.begin():
+                yield conn
+            raw = await conn.get_raw_connection()
+            lsn = await raw.driver_connection.fetchval("SELECT pg_current_wal_lsn()::text")
+        record_write(lsn_to_int(lsn))
+
+    # -- reads -------------------------------------------------------------------------------
+    def choose(self, exclude: Node | None = None) -> Node:
+        node = self.router.choose(exclude) if self.nodes else None
+        return node if node is not None else self.primary
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A connection on a replica that may serve this read (else the primary). A replica
+        that refuses the connection is taken out of rotation and the read goes elsewhere."""
+        node = self.choose()
+        conn = await self._connect(node)
+        if conn is None:
+            self._lost(node, "connect")
+            node = self.choose(exclude=node)
+            conn = await self._connect(node, last_try=True)
+            if conn is None:  # pragma: no cover - the last try raises instead
+                raise RuntimeError("unreachable")
+        node.in_flight += 1
+        node.reads += 1
+        try:
+            yield conn
+        finally:
+            node.in_flight -= 1
+            await conn.close()
+
+    async def run_read(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """``await work(conn)`` on a read connection; when the connection is lost mid-read on a
+        replica, once more on another node (counted in ``router.retries``)."""
+        node = self.choose()
+        try:
+            return await self._run_on(node, work)
+        except Exception as exc:
+            if node is self.primary or not is_connection_lost(exc):
+                raise
+            self._lost(node, type(exc).__name__)
+        return await self._run_on(self.choose(exclude=node), work)
+
+    async def _run_on(self, node: Node, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        engine = node.started_engine()
+        node.in_flight += 1
+        node.reads += 1
+        try:
+            async with engine.connect() as conn:
+                return await work(conn)
+        finally:
+            node.in_flight -= 1
+
+    async def _connect(self, node: Node, last_try: bool = False) -> AsyncConnection | None:
+        conn = node.started_engine().connect()
+        try:
+            await conn.start()
+        except Exception as exc:
+            if last_try or node is self.primary or not is_connection_lost(exc):
+                raise
+            return None
+        return conn
+
+    def _lost(self, node: Node, reason: str) -> None:
+        self.router.retries += 1
+        self.monitor.note_unreachable(node, reason)
+
+
+def _flag_commit(conn: Any) -> None:
+    conn.connection.record_info[_WROTE] = True  # record_info: checkin sees the same dict
+
+
+def _record_pending(dbapi_connection: Any, record: Any) -> None:
+    info = record.record_info
+    if info is not None and info.pop(_WROTE, None):
+        record_write(None)
