@@ -25,6 +25,7 @@ from .health.alerts import AlertEvent, AlertManager, AlertRule, WebhookSink, def
 from .lifespan import combine_lifespans
 from .logs import redact_secrets
 from .pool import PoolStats
+from .replicas import ReadYourWritesMiddleware
 from .settings import Settings
 from .telemetry import OperationLatency, Telemetry, add_trace_context
 
@@ -49,6 +50,7 @@ __all__ = [
     "OperationLatency",
     "PaDbError",
     "PoolStats",
+    "ReadYourWritesMiddleware",
     "Report",
     "SettingProblem",
     "Settings",

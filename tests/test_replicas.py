@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 
+import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
-from personal_assistant_db import Database
+from personal_assistant_db import Database, ReadYourWritesMiddleware
+from personal_assistant_db.replicas.consistency import open_session
 from personal_assistant_db.testing import ReplicaTopology, started_database
 
 PORT = text("SELECT inet_server_port()")
@@ -132,3 +141,133 @@ async def test_a_replica_lost_mid_read_is_retried_once_elsewhere(
     port = await rdb.run_read(work)
     assert port != seen[0]
     assert rdb.replicas.router.retries == 1
+
+
+def one_replica_env(topo: ReplicaTopology, mode: str) -> dict[str, str]:
+    # A lag limit no test reaches: only read-your-writes keeps reads off the paused replica.
+    return {
+        "DATABASE_REPLICA_URLS": topo.standbys[0].url,
+        "DB_REPLICA_CHECK_INTERVAL": "0.1",
+        "DB_REPLICA_MAX_LAG_MS": "600000",
+        "DB_READ_YOUR_WRITES": mode,
+    }
+
+
+async def write_then_read(db: Database, key: int, *, via_connect: bool = False) -> tuple[bool, int]:
+    """Insert ``key`` on the primary, read it back through ``db.read()``: (seen, served port)."""
+    if via_connect:
+        async with db.connect() as conn:
+            await conn.execute(text("INSERT INTO items VALUES (:k)"), {"k": key})
+            await conn.commit()
+    else:
+        async with db.begin() as conn:
+            await conn.execute(text("INSERT INTO items VALUES (:k)"), {"k": key})
+    async with db.read() as conn:
+        row = await conn.execute(
+            text("SELECT count(*), inet_server_port() FROM items WHERE id = :k"), {"k": key}
+        )
+        count, port = row.one()
+    return count == 1, port
+
+
+async def test_read_your_writes_lsn_never_reads_stale_while_replay_is_paused(
+    topo: ReplicaTopology,
+) -> None:
+    standby = topo.standbys[0]
+    open_session()
+    async with started_database(topo.primary.url, **one_replica_env(topo, "lsn")) as db:
+        (node,) = db.replicas.nodes
+        assert await served_by(db) == standby.port  # no write yet: the replica serves
+        topo.pause_replay(standby)
+        try:
+            results = [
+                await write_then_read(db, 10_000 + i, via_connect=i % 10 == 0) for i in range(1000)
+            ]
+        finally:
+            topo.resume_replay(standby)
+        stale = sum(1 for seen, _ in results if not seen)
+        assert stale == 0
+        assert {port for _, port in results} == {topo.primary.port}
+        assert node.in_rotation  # it was in rotation all along: only the marks kept reads away
+        assert db.replicas.router.fallbacks["read_your_writes"] >= 1000
+        # Replay resumed: once the monitor sees the replica past the last write, reads go back.
+        await wait_for(lambda: db.replicas.router.choose() is node)
+        assert await served_by(db) == standby.port
+
+
+async def test_without_read_your_writes_the_same_reads_are_stale(topo: ReplicaTopology) -> None:
+    """The control: the check above can fail."""
+    standby = topo.standbys[0]
+    open_session()
+    async with started_database(topo.primary.url, **one_replica_env(topo, "off")) as db:
+        topo.pause_replay(standby)
+        try:
+            results = [await write_then_read(db, 20_000 + i) for i in range(20)]
+        finally:
+            topo.resume_replay(standby)
+    assert sum(1 for seen, _ in results if not seen) == 20
+
+
+async def test_window_mode_reads_the_primary_for_the_window(topo: ReplicaTopology) -> None:
+    standby = topo.standbys[0]
+    open_session()
+    env = one_replica_env(topo, "window:0.5")
+    async with started_database(topo.primary.url, **env) as db:
+        seen, port = await write_then_read(db, 30_000)
+        assert (seen, port) == (True, topo.primary.port)
+        await asyncio.sleep(0.6)
+        assert await served_by(db) == standby.port
+
+
+async def test_middleware_carries_the_mark_across_requests(topo: ReplicaTopology) -> None:
+    standby = topo.standbys[0]
+
+    async def write(request: Request) -> JSONResponse:
+        db = request.state.personal_assistant_db
+        async with db.begin() as conn:
+            await conn.execute(text("INSERT INTO items VALUES (40000)"))
+        return JSONResponse({})
+
+    async def read(request: Request) -> JSONResponse:
+        db = request.state.personal_assistant_db
+        return JSONResponse({"port": await served_by(db)})
+
+    async with started_database(topo.primary.url, **one_replica_env(topo, "lsn")) as db:
+        app = Starlette(
+            routes=[Route("/write", write, methods=["POST"]), Route("/read", read)],
+            middleware=[Middleware(ReadYourWritesMiddleware, db=db)],
+            lifespan=lambda app: _state(db),
+        )
+        async with LifespanManager(app) as manager:
+            transport = httpx.ASGITransport(app=manager.app)
+            async with (
+                httpx.AsyncClient(transport=transport, base_url="http://t") as writer,
+                httpx.AsyncClient(transport=transport, base_url="http://t") as other,
+            ):
+                topo.pause_replay(standby)
+                try:
+                    response = await writer.post("/write")
+                    assert "pa_db_rw" in response.cookies
+                    assert response.headers["x-pa-db-rw"]
+                    # The writer's next request reads its write (primary); a stranger's does not
+                    # need to, and goes to the replica.
+                    assert (await writer.get("/read")).json()["port"] == topo.primary.port
+                    assert (await other.get("/read")).json()["port"] == standby.port
+                    # The header works without the cookie.
+                    mark = response.headers["x-pa-db-rw"]
+                    headers = {"X-PA-DB-RW": mark}
+                    got = await other.get("/read", headers=headers)
+                    assert got.json()["port"] == topo.primary.port
+                finally:
+                    topo.resume_replay(standby)
+                await wait_for(lambda: (db.replicas.nodes[0].replay_lsn or 0) >= _lsn(mark))
+                assert (await writer.get("/read")).json()["port"] == standby.port
+
+
+@contextlib.asynccontextmanager
+async def _state(db: Database) -> AsyncIterator[dict[str, Database]]:
+    yield {"personal_assistant_db": db}
+
+
+def _lsn(mark: str) -> int:
+    return int(mark.split(".")[0], 16)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from .consistency import WriteMark, current_mark, record_write
 from .lag import LagMonitor
+from .middleware import ReadYourWritesMiddleware
 from .node import Node
 from .replica_set import ReplicaSet
 from .router import WRITE_OPTION, Router, is_write
@@ -18,6 +19,7 @@ __all__ = [
     "WRITE_OPTION",
     "LagMonitor",
     "Node",
+    "ReadYourWritesMiddleware",
     "ReplicaSet",
     "Router",
     "WriteMark",

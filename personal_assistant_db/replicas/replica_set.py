@@ -25,7 +25,7 @@ from ..logs import get_logger
 from ..pool import create_measured_engine
 from ..retry import is_transient
 from ..settings import Settings
-from .consistency import record_write
+from .consistency import record_write, resolve_pending
 from .lag import LagMonitor
 from .node import Node, lsn_to_int
 from .router import Router
@@ -129,9 +129,16 @@ class ReplicaSet:
         async with primary.connect() as conn:
             async with conn.begin():
                 yield conn
-            raw = await conn.get_raw_connection()
-            lsn = await raw.driver_connection.fetchval("SELECT pg_current_wal_lsn()::text")
-        record_write(lsn_to_int(lsn))
+            lsn = await _wal_position(conn)
+        record_write(lsn)
+
+    async def resolve_pending(self) -> None:
+        """Give the session's pending mark the primary's current WAL position (one query)."""
+        engine = self.primary.started_engine()
+        async with engine.connect() as conn:
+            value = await _wal_position(conn)
+        if value is not None:
+            resolve_pending(value)
 
     # -- reads -------------------------------------------------------------------------------
     def choose(self, exclude: Node | None = None) -> Node:
@@ -193,6 +200,14 @@ class ReplicaSet:
     def _lost(self, node: Node, reason: str) -> None:
         self.router.retries += 1
         self.monitor.note_unreachable(node, reason)
+
+
+async def _wal_position(conn: AsyncConnection) -> int | None:
+    """The primary's ``pg_current_wal_lsn()``: one round trip on the driver (no BEGIN)."""
+    raw = await conn.get_raw_connection()
+    driver: Any = raw.driver_connection
+    lsn = await driver.fetchval("SELECT pg_current_wal_lsn()::text")
+    return lsn_to_int(lsn)
 
 
 def _flag_commit(conn: Any) -> None:
