@@ -185,7 +185,6 @@ class Database:
                 self._reconnect = None
             for hook in self._on_stop:
                 await _call(hook, self)
-            await self.replicas.stop()
             await self._dispose()
 
     @asynccontextmanager
@@ -201,11 +200,13 @@ class Database:
     def _create_engine(self) -> AsyncEngine:
         engine = create_measured_engine(self.settings.async_url, self.settings, self.meter)
         self.primary.engine = engine
+        self.replicas.create_engines()
         return engine
 
     async def _dispose(self) -> None:
         engine, self._engine, self._ready = self._engine, None, False
         self.primary.engine = None
+        await self.replicas.stop()
         if engine is not None:
             await engine.dispose()
             log.info("db.engine.dispose", url=self.settings.safe_url)

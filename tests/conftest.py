@@ -6,6 +6,8 @@
 - ``make_database()``: a fresh empty database per call, dropped after the test.
 - ``db``: a started ``Database`` (DB_ENV=test) on ``database_url``.
 - ``throwaway_server``: a private server on 127.0.0.1 that a test may stop and restart.
+- ``replica_topology``: a private primary with two streaming standbys (table ``items``), shared
+  by the run; a test that pauses replay resumes it, one that stops a node makes its own.
 
 Every async fixture and test runs on the one session event loop (pyproject: asyncio_default_*
 _loop_scope = "session"), so an engine never meets a second loop.
@@ -21,7 +23,12 @@ from contextlib import ExitStack
 import pytest
 
 from personal_assistant_db import Database
-from personal_assistant_db.testing import ThrowawayServer, embedded_server_url, fresh_database
+from personal_assistant_db.testing import (
+    ReplicaTopology,
+    ThrowawayServer,
+    embedded_server_url,
+    fresh_database,
+)
 
 
 @pytest.fixture(scope="session")
@@ -69,3 +76,12 @@ def throwaway_server() -> Iterator[ThrowawayServer]:
         yield server
     finally:
         server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def replica_topology() -> Iterator[ReplicaTopology]:
+    with ReplicaTopology(standbys=2) as topology:
+        topology.query(topology.primary, "CREATE TABLE items (id int PRIMARY KEY)")
+        for standby in topology.standbys:
+            topology.wait_caught_up(standby)
+        yield topology

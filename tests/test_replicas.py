@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
@@ -26,13 +26,17 @@ from personal_assistant_db.testing import ReplicaTopology, started_database
 PORT = text("SELECT inet_server_port()")
 
 
-@pytest.fixture(scope="module")
-def topo() -> Iterator[ReplicaTopology]:
-    with ReplicaTopology(standbys=2) as topology:
-        topology.query(topology.primary, "CREATE TABLE items (id int PRIMARY KEY)")
-        for standby in topology.standbys:
-            topology.wait_caught_up(standby)
-        yield topology
+@pytest.fixture
+def topo(replica_topology: ReplicaTopology) -> ReplicaTopology:
+    return replica_topology
+
+
+@contextlib.asynccontextmanager
+async def replicated(url: str, **env: str) -> AsyncIterator[Database]:
+    """A started Database whose replicas have had their first lag verdict (ok)."""
+    async with started_database(url, **env) as db:
+        await wait_for(lambda: all(n.state != "starting" for n in db.replicas.nodes))
+        yield db
 
 
 def replica_env(topo: ReplicaTopology, **env: str) -> dict[str, str]:
@@ -45,7 +49,7 @@ def replica_env(topo: ReplicaTopology, **env: str) -> dict[str, str]:
 
 @pytest.fixture
 async def rdb(topo: ReplicaTopology) -> AsyncIterator[Database]:
-    async with started_database(topo.primary.url, **replica_env(topo)) as db:
+    async with replicated(topo.primary.url, **replica_env(topo)) as db:
         yield db
 
 
@@ -79,7 +83,7 @@ async def test_a_replica_url_that_is_a_primary_gets_no_reads_and_no_writes(
     topo: ReplicaTopology,
 ) -> None:
     env = {"DATABASE_REPLICA_URLS": topo.primary.url, "DB_REPLICA_CHECK_INTERVAL": "0.1"}
-    async with started_database(topo.primary.url, **env) as db:
+    async with replicated(topo.primary.url, **env) as db:
         (node,) = db.replicas.nodes
         assert node.state == "not_in_recovery"
         assert not node.in_rotation
@@ -104,7 +108,7 @@ async def wait_for(predicate: Callable[[], bool], within: float = 10.0) -> float
 async def test_a_lagging_replica_leaves_rotation_and_rejoins(topo: ReplicaTopology) -> None:
     behind, ahead = topo.standbys
     env = replica_env(topo, DB_REPLICA_MAX_LAG_MS="300")
-    async with started_database(topo.primary.url, **env) as db:
+    async with replicated(topo.primary.url, **env) as db:
         slow = next(n for n in db.replicas.nodes if n.port == behind.port)
         topo.pause_replay(behind)
         try:
@@ -175,7 +179,7 @@ async def test_read_your_writes_lsn_never_reads_stale_while_replay_is_paused(
 ) -> None:
     standby = topo.standbys[0]
     open_session()
-    async with started_database(topo.primary.url, **one_replica_env(topo, "lsn")) as db:
+    async with replicated(topo.primary.url, **one_replica_env(topo, "lsn")) as db:
         (node,) = db.replicas.nodes
         assert await served_by(db) == standby.port  # no write yet: the replica serves
         topo.pause_replay(standby)
@@ -199,7 +203,7 @@ async def test_without_read_your_writes_the_same_reads_are_stale(topo: ReplicaTo
     """The control: the check above can fail."""
     standby = topo.standbys[0]
     open_session()
-    async with started_database(topo.primary.url, **one_replica_env(topo, "off")) as db:
+    async with replicated(topo.primary.url, **one_replica_env(topo, "off")) as db:
         topo.pause_replay(standby)
         try:
             results = [await write_then_read(db, 20_000 + i) for i in range(20)]
@@ -212,7 +216,7 @@ async def test_window_mode_reads_the_primary_for_the_window(topo: ReplicaTopolog
     standby = topo.standbys[0]
     open_session()
     env = one_replica_env(topo, "window:0.5")
-    async with started_database(topo.primary.url, **env) as db:
+    async with replicated(topo.primary.url, **env) as db:
         seen, port = await write_then_read(db, 30_000)
         assert (seen, port) == (True, topo.primary.port)
         await asyncio.sleep(0.6)
@@ -232,7 +236,7 @@ async def test_middleware_carries_the_mark_across_requests(topo: ReplicaTopology
         db = request.state.personal_assistant_db
         return JSONResponse({"port": await served_by(db)})
 
-    async with started_database(topo.primary.url, **one_replica_env(topo, "lsn")) as db:
+    async with replicated(topo.primary.url, **one_replica_env(topo, "lsn")) as db:
         app = Starlette(
             routes=[Route("/write", write, methods=["POST"]), Route("/read", read)],
             middleware=[Middleware(ReadYourWritesMiddleware, db=db)],

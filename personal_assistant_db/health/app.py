@@ -24,6 +24,7 @@ from .checks import Check, DatabaseCheck, LivenessCheck, MigrationsCheck, PoolCh
 from .dashboard import CSP, render_dashboard
 from .monitor import HealthMonitor, TelemetrySource
 from .render import HEALTH_JSON, STATUS_CODES, render_json, render_text
+from .replicas import ReplicaLagCheck
 from .runner import HealthRunner
 from .telemetry_check import QueryLatencyCheck
 
@@ -69,8 +70,12 @@ def health_app(
     runner = HealthRunner(ttl=s.health_ttl, fail_ttl=s.health_fail_ttl, deadline=s.health_timeout)
     live = [LivenessCheck()]
     database = DatabaseCheck(db)
-    pool = PoolCheck(db)
-    ready: list[Check] = [database, pool]
+    many = db.replicas.enabled
+    pools: list[Check] = [PoolCheck(db, node=db.primary if many else None)]
+    pools += [PoolCheck(db, node=node) for node in db.replicas.nodes]
+    # Replica problems are warn (reads fall back to the primary); never fail readiness.
+    lag: list[Check] = [ReplicaLagCheck(db, node) for node in db.replicas.nodes]
+    ready: list[Check] = [database, *pools, *lag]
     if require_migrations:
         ready.append(MigrationsCheck(db))
     ready += list(checks)
@@ -142,7 +147,7 @@ def health_app(
             Route("/live", endpoint(live, "livez"), methods=methods),
             Route("/ready", endpoint(ready, "readyz"), methods=methods),
             Route("/database", endpoint(db_group, "database"), methods=methods),
-            Route("/pool", endpoint([pool], "pool"), methods=methods),
+            Route("/pool", endpoint(pools, "pool"), methods=methods),
             Route("/metrics", metrics, methods=methods),
             Route("/dashboard", dashboard, methods=methods),
         ]

@@ -16,10 +16,12 @@ from typing import TYPE_CHECKING
 
 from ..migrate.history import migration_status
 from .probe import GuardedProbe, server_version
+from .replicas import component_id
 from .result import Check, CheckResult, Status, failure, worst
 
 if TYPE_CHECKING:
     from ..database import Database
+    from ..replicas.node import Node
 
 __all__ = [
     "Check",
@@ -114,20 +116,40 @@ class DatabaseCheck:
 
 @dataclass
 class PoolCheck:
-    """Pool utilization: ``warn`` from ``warn_at``, ``fail`` when every slot is used."""
+    """Pool utilization: ``warn`` from ``warn_at``, ``fail`` when every slot is used.
+
+    ``node``: a replica's pool (not critical: a full replica pool sends reads elsewhere). With
+    replicas configured every pool result carries ``componentId`` (primary, replica-N) and its
+    server address, port and role in ``details``.
+    """
 
     db: Database
     name: str = "pool:utilization"
     timeout: float = 0.1
     critical: bool = True
     warn_at: float = 0.8
+    node: Node | None = None
+
+    def __post_init__(self) -> None:
+        if self.node is not None and self.node.role == "replica":
+            self.critical = False
+
+    @property
+    def component_id(self) -> str | None:
+        return component_id(self.db, self.node) if self.node is not None else None
 
     async def run(self) -> CheckResult:
         began = time.perf_counter()
+        node = self.node
         try:
-            stats = self.db.pool_stats()
+            stats = node.pool_stats() if node is not None else self.db.pool_stats()
         except Exception as exc:
             return failure(self.name, began, exc, "database not started", component_type="system")
+        details = stats.as_dict()
+        if node is not None:
+            details.update(
+                {"role": node.role, "server.address": node.address, "server.port": node.port}
+            )
         u = stats.utilization
         status: Status = (
             "fail" if stats.used >= stats.capacity else "warn" if u >= self.warn_at else "pass"
@@ -150,7 +172,8 @@ class PoolCheck:
                 "timeouts": stats.timeouts,
                 "efficiency": round(stats.efficiency, 4),
             },
-            details=stats.as_dict(),
+            details=details,
+            component_id=self.component_id,
         )
 
 

@@ -44,7 +44,7 @@ def _checks(report: HealthReport) -> str:
         observed = "" if r.observed_value is None else f"{r.observed_value} {r.observed_unit or ''}"
         counts = ", ".join(f"{k}={v}" for k, v in r.counts.items())
         rows.append(
-            f"<tr><td>{escape(r.name)}</td><td>{_badge(r.status)}</td>"
+            f"<tr><td>{escape(r.name)}{_instance(r.component_id)}</td><td>{_badge(r.status)}</td>"
             f'<td class="n">{_ms(r.duration)}</td><td>{escape(observed.strip())}</td>'
             f"<td>{escape(counts)}</td><td>{escape(r.error_id or '')}</td></tr>"
         )
@@ -52,6 +52,10 @@ def _checks(report: HealthReport) -> str:
         '<table><tr><th>check</th><th>status</th><th class="n">ms</th><th>observed</th>'
         "<th>counts</th><th>error id</th></tr>" + "".join(rows) + "</table>"
     )
+
+
+def _instance(component_id: str | None) -> str:
+    return f" ({escape(component_id)})" if component_id else ""
 
 
 def _alerts(alerts: Sequence[Mapping[str, Any]]) -> str:

@@ -21,8 +21,10 @@ STATUS_CODES: Mapping[Status, int] = {"pass": 200, "warn": 200, "fail": 503}
 
 
 def _entry(result: CheckResult, detailed: bool) -> dict[str, Any]:
-    entry: dict[str, Any] = {
-        "componentType": result.component_type,
+    entry: dict[str, Any] = {"componentType": result.component_type}
+    if result.component_id is not None:
+        entry["componentId"] = result.component_id
+    entry |= {
         "status": result.status,
         "time": result.time,
         "durationMs": round(result.duration * 1000, 3),

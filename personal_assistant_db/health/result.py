@@ -41,6 +41,8 @@ class CheckResult:
     error_id: str | None = None
     counts: Mapping[str, float | int] = field(default_factory=dict)
     details: Mapping[str, Any] = field(default_factory=dict)
+    #: Which instance of the component (``primary``, ``replica-1``): health+json ``componentId``.
+    component_id: str | None = None
 
 
 @runtime_checkable

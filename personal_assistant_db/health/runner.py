@@ -40,8 +40,14 @@ class _Entry:
     flight: asyncio.Task[CheckResult] | None = None
 
 
+def _key(check: Check) -> str:
+    instance = getattr(check, "component_id", None)
+    return check.name if instance is None else f"{check.name}#{instance}"
+
+
 class HealthRunner:
-    """Caches and runs checks. One runner per health app; checks are keyed by ``name``."""
+    """Caches and runs checks. One runner per health app; checks are keyed by ``name`` (and
+    ``component_id`` when a check has one: a pool check per database node)."""
 
     def __init__(
         self,
@@ -84,7 +90,7 @@ class HealthRunner:
         """Every check concurrently; the report within the response deadline."""
         began = time.perf_counter()
         now = time.monotonic()
-        fresh = [self._fresh(c.name, now) for c in checks]
+        fresh = [self._fresh(_key(c), now) for c in checks]
         results: list[CheckResult] = [r for r in fresh if r is not None]
         if len(results) < len(checks):  # the fast path (all cached) makes no task at all
             results = list(await asyncio.gather(*(self.result(c, began) for c in checks)))
@@ -103,7 +109,7 @@ class HealthRunner:
     async def result(self, check: Check, began: float | None = None) -> CheckResult:
         """Cached, joined in flight, or run now; ``fail`` past the check's deadline."""
         began = time.perf_counter() if began is None else began
-        entry = self._entries.setdefault(check.name, _Entry())
+        entry = self._entries.setdefault(_key(check), _Entry())
         now = time.monotonic()
         if entry.result is not None and now < entry.expires:
             return entry.result
@@ -115,7 +121,8 @@ class HealthRunner:
         done, _ = await asyncio.wait({flight}, timeout=max(0.0, budget))
         if done:
             return flight.result()
-        return failure(check.name, began, None, "check deadline exceeded")
+        late = failure(check.name, began, None, "check deadline exceeded")
+        return replace(late, component_id=getattr(check, "component_id", None))
 
     async def _fly(self, check: Check, entry: _Entry) -> CheckResult:
         began = time.perf_counter()
@@ -128,6 +135,9 @@ class HealthRunner:
         if result.status == "fail" and result.error_id is None:  # every failure gets an id
             tagged = failure(check.name, began, None, "check reported fail")
             result = replace(result, error_id=tagged.error_id)
+        instance = getattr(check, "component_id", None)
+        if instance is not None and result.component_id is None:
+            result = replace(result, component_id=instance)
         # A check's own ``ttl`` (MigrationsCheck: 10 s) applies to a pass only: a warn (say, a
         # probe skipped because the pool was saturated) is retried after the normal TTL.
         ttl = {"pass": getattr(check, "ttl", self.ttl), "warn": self.ttl}.get(

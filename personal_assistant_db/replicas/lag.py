@@ -174,9 +174,9 @@ class LagMonitor:
                 hint="this replica URL points at a primary: it gets no reads (and its sessions "
                 "are read-only, so no writes either)",
             )
-        event = "db.replica.in_rotation" if after == "ok" else "db.replica.out_of_rotation"
-        log.warning(
-            event,
+        emit = log.info if after == "ok" else log.warning
+        emit(
+            "db.replica.in_rotation" if after == "ok" else "db.replica.out_of_rotation",
             replica=node.name,
             state=after,
             reason=reason,

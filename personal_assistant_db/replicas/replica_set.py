@@ -76,18 +76,26 @@ class ReplicaSet:
         return self.enabled and self.router.mode == "lsn"
 
     # -- lifecycle -------------------------------------------------------------------------
-    async def start(self) -> None:
-        if not self.enabled:
-            return
+    def create_engines(self) -> None:
+        """One measured engine per replica (read-only sessions); the Database calls this right
+        after creating its own, before its start hooks (so telemetry sees every engine)."""
         for node in self.nodes:
             if node.engine is None:
                 node.engine = create_measured_engine(
                     node.url, self.settings, node.meter, read_only=True
                 )
+
+    async def start(self) -> None:
+        """Track commits, take a first (bounded) lag verdict, start the monitor."""
+        if not self.enabled:
+            return
+        self.create_engines()
         self._track_commits()
-        # A first verdict before serving, bounded; an unreachable replica never fails start.
+        # A first verdict before serving (it opens the first connections), bounded; an
+        # unreachable replica never fails start, it just starts out of rotation.
         first = asyncio.ensure_future(self.monitor.check_now())
-        done, _ = await asyncio.wait({first}, timeout=self.monitor.timeout * 2)
+        bound = min(self.settings.connect_timeout, max(1.0, self.monitor.timeout * 2))
+        done, _ = await asyncio.wait({first}, timeout=bound)
         if not done:
             first.add_done_callback(lambda t: t.exception())
         self.monitor.start()
@@ -98,6 +106,7 @@ class ReplicaSet:
         )
 
     async def stop(self) -> None:
+        """Stop the monitor and commit tracking, dispose every replica engine. Idempotent."""
         await self.monitor.stop()
         self._untrack_commits()
         for node in self.nodes:
@@ -105,6 +114,7 @@ class ReplicaSet:
             if engine is not None:
                 await engine.dispose()
             node.state = "starting"
+            node.logged_state = None
 
     # -- write tracking ----------------------------------------------------------------------
     def _track_commits(self) -> None:

@@ -29,10 +29,12 @@ from .latency import LatencyWindow, OperationLatency
 from .metrics import DURATION_BUCKETS, PoolInstruments, duration_histogram
 from .producer import MetricProducer, ProducingMetricExporter
 from .prometheus import PrometheusExposition
+from .replicas import ReplicaInstruments
 from .tracing import QueryObserver
 
 if TYPE_CHECKING:
     from ..database import Database
+    from ..replicas.node import Node
 
 __all__ = ["Telemetry"]
 
@@ -99,11 +101,15 @@ class Telemetry:
         self._own_meter_provider: MeterProvider | None = MeterProvider(
             metric_readers=readers, shutdown_on_exit=False
         )
-        self.pool.observe(self._own_meter_provider.get_meter(_SCOPE))
+        own_meter = self._own_meter_provider.get_meter(_SCOPE)
+        self.pool.observe(own_meter)
+        self.replicas = ReplicaInstruments(db)
+        self.replicas.observe(own_meter)
         api_duration = None
         if meter_provider is not None:
             host_meter = meter_provider.get_meter(_SCOPE)
             self.pool.observe(host_meter, record_histograms=True)
+            self.replicas.observe(host_meter)
             api_duration = host_meter.create_histogram(
                 self.duration.name,
                 unit="s",
@@ -111,17 +117,33 @@ class Telemetry:
                 explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
             )
         url = s.url
-        self.observer = QueryObserver(
-            tracer=None,
-            duration=self.duration if metrics_enabled else None,
-            api_duration=api_duration if metrics_enabled else None,
-            latency=self.latency,
-            span_base=_span_base(url.database, url.host, url.port),
-            metric_base={"db.system.name": "postgresql"},
-            namespace=url.database,
-            query_text=s.trace_query_text,
-            slow_query_seconds=s.slow_query_ms / 1000,
-        )
+
+        def observer(node: Node | None, latency: LatencyWindow) -> QueryObserver:
+            # One hook per engine. With replicas, every node's series and spans name the node.
+            host, port = (url.host, url.port) if node is None else (node.address, node.port)
+            metric_base: dict[str, Any] = {"db.system.name": "postgresql"}
+            if node is not None:
+                metric_base.update(
+                    {"db.role": node.role, "server.address": node.address, "server.port": port}
+                )
+            return QueryObserver(
+                tracer=None,
+                duration=self.duration if metrics_enabled else None,
+                api_duration=api_duration if metrics_enabled else None,
+                latency=latency,
+                span_base=_span_base(url.database, host, port),
+                metric_base=metric_base,
+                namespace=url.database,
+                query_text=s.trace_query_text,
+                slow_query_seconds=s.slow_query_ms / 1000,
+            )
+
+        many = db.replicas.enabled
+        self.observer = observer(db.primary if many else None, self.latency)
+        #: Replica name -> its query hook; each keeps its own P50/P95/P99 window.
+        self.replica_observers = {
+            node.name: observer(node, LatencyWindow(s.latency_window)) for node in db.replicas.nodes
+        }
         db.add_hooks(on_start=self._on_start, on_stop=self._on_stop)
         if db.started:  # attached late: instrument the running engine now
             self.instrument()
@@ -154,6 +176,11 @@ class Telemetry:
         provider = self.export.provider if self.tracing else None
         self.observer.tracer = provider.get_tracer(_SCOPE) if provider is not None else None
         self.observer.attach(self.db.engine.sync_engine)
+        for node in self.db.replicas.nodes:
+            replica = self.replica_observers[node.name]
+            replica.tracer = self.observer.tracer
+            if node.engine is not None:
+                replica.attach(node.engine.sync_engine)
         if self.metrics_enabled:
             self.pool.attach()
         if self.settings.trace_connect and self.observer.tracer is not None:
@@ -162,6 +189,9 @@ class Telemetry:
     def uninstrument(self) -> None:
         """Remove every listener and hook from the engine and pool (idempotent)."""
         self.observer.detach()
+        for replica in self.replica_observers.values():
+            replica.detach()
+            replica.tracer = None
         self.pool.detach()
         while self._connect_span in self.db.meter.on_wait:
             self.db.meter.on_wait.remove(self._connect_span)
@@ -190,6 +220,13 @@ class Telemetry:
     def latency_snapshot(self) -> dict[str, OperationLatency]:
         """Operation name -> count and P50/P95/P99 (seconds) over ``settings.latency_window``."""
         return self.latency.snapshot()
+
+    def latency_by_node(self) -> dict[str, dict[str, OperationLatency]]:
+        """Node ("primary" or a replica's host:port) -> its own latency snapshot."""
+        out = {"primary": self.latency.snapshot()}
+        for name, replica in self.replica_observers.items():
+            out[name] = replica.latency.snapshot()
+        return out
 
     def overall_p95(self) -> float | None:
         """P95 of every query in the window (seconds), or None when there was none."""

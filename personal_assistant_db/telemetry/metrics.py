@@ -12,8 +12,9 @@ Why the histograms are aggregated here: one ``Histogram.record()`` in the OpenTe
 which the OTel Prometheus exporter (prometheus.py) and any OTel ``MetricExporter`` wrapped with
 ``ProducingMetricExporter`` export unchanged: same names, units, buckets, cumulative temporality.
 
-Metric attributes stay low-cardinality and non-sensitive (no server address): ``/health/metrics``
-may be public.
+Metric attributes stay low-cardinality. With read replicas configured, pool and query series carry
+each node's ``server.address``/``server.port`` and ``db.role`` (one series per node): set
+``DB_METRICS_REQUIRE_TOKEN`` when server addresses must not be public.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from opentelemetry.sdk.metrics.export import (
 
 if TYPE_CHECKING:
     from ..database import Database
+    from ..pool import PoolStats
+    from ..replicas.node import Node
 
 __all__ = [
     "DURATION_BUCKETS",
@@ -48,6 +51,7 @@ OVERFLOW_ATTRIBUTES: Mapping[str, Any] = {"otel.metric.overflow": True}
 _OVERFLOW_KEY = frozenset(OVERFLOW_ATTRIBUTES.items())
 POOL_NAME = "db.client.connection.pool.name"
 STATE = "db.client.connection.state"
+ROLE = "db.role"
 
 
 class HistogramSeries:
@@ -140,13 +144,15 @@ def duration_histogram() -> BucketHistogram:
 
 
 class PoolInstruments:
-    """Pool metrics for one Database; ``attach`` hooks the PoolMeter, ``detach`` unhooks it."""
+    """Pool metrics for every node of one Database (the primary, then each replica).
+
+    With replicas configured, each node's series carry ``db.role`` (primary | replica) and
+    ``server.address``/``server.port``; without, the primary's series have the pool name only.
+    ``attach`` hooks the nodes' PoolMeters, ``detach`` unhooks them.
+    """
 
     def __init__(self, db: Database, pool_name: str) -> None:
         self._db = db
-        self._attrs = {POOL_NAME: pool_name}
-        self._idle = {POOL_NAME: pool_name, STATE: "idle"}
-        self._used = {POOL_NAME: pool_name, STATE: "used"}
         self.wait_time = BucketHistogram(
             "db.client.connection.wait_time",
             "The time it took to obtain an open connection from the pool.",
@@ -158,9 +164,22 @@ class PoolInstruments:
         self.create_time = BucketHistogram(
             "db.client.connection.create_time", "The time it took to create a new connection."
         )
-        self._on_wait = self.wait_time.series(self._attrs).record
-        self._on_use = self.use_time.series(self._attrs).record
-        self._on_create = self.create_time.series(self._attrs).record
+        many = len(db.nodes) > 1
+        self._nodes: list[tuple[Node, dict[str, Any]]] = []
+        self._own_hooks: list[tuple[list[Callable[[float], None]], Callable[[float], None]]] = []
+        for node in db.nodes:
+            attrs: dict[str, Any] = {POOL_NAME: pool_name}
+            if many:
+                attrs.update(
+                    {ROLE: node.role, "server.address": node.address, "server.port": node.port}
+                )
+            self._nodes.append((node, attrs))
+            meter = node.meter
+            self._own_hooks += [
+                (meter.on_wait, self.wait_time.series(attrs).record),
+                (meter.on_use, self.use_time.series(attrs).record),
+                (meter.on_create, self.create_time.series(attrs).record),
+            ]
         self._api_hooks: list[tuple[list[Callable[[float], None]], Callable[[float], None]]] = []
 
     def observe(self, meter: Meter, *, record_histograms: bool = False) -> None:
@@ -183,11 +202,10 @@ class PoolInstruments:
         )
         if not record_histograms:
             return
-        pool_meter = self._db.meter
-        for ours, hooks in (
-            (self.wait_time, pool_meter.on_wait),
-            (self.use_time, pool_meter.on_use),
-            (self.create_time, pool_meter.on_create),
+        for ours, which in (
+            (self.wait_time, "on_wait"),
+            (self.use_time, "on_use"),
+            (self.create_time, "on_create"),
         ):
             instrument = meter.create_histogram(
                 ours.name,
@@ -195,55 +213,46 @@ class PoolInstruments:
                 description=ours.description,
                 explicit_bucket_boundaries_advisory=list(ours.bounds),
             )
-            attrs = self._attrs
+            for node, attrs in self._nodes:
 
-            def hook(seconds: float, instrument: Any = instrument, attrs: Any = attrs) -> None:
-                instrument.record(seconds, attrs)
+                def hook(seconds: float, instrument: Any = instrument, attrs: Any = attrs) -> None:
+                    instrument.record(seconds, attrs)
 
-            self._api_hooks.append((hooks, hook))
+                self._api_hooks.append((getattr(node.meter, which), hook))
 
     @property
     def histograms(self) -> list[BucketHistogram]:
         return [self.wait_time, self.use_time, self.create_time]
 
     def attach(self) -> None:
-        for hooks, hook in self._hooks():
+        for hooks, hook in self._own_hooks + self._api_hooks:
             if hook not in hooks:
                 hooks.append(hook)
 
     def detach(self) -> None:
-        for hooks, hook in self._hooks():
+        for hooks, hook in self._own_hooks + self._api_hooks:
             while hook in hooks:
                 hooks.remove(hook)
 
-    def _hooks(self) -> list[tuple[list[Callable[[float], None]], Callable[[float], None]]]:
-        meter = self._db.meter
-        return [
-            (meter.on_wait, self._on_wait),
-            (meter.on_use, self._on_use),
-            (meter.on_create, self._on_create),
-            *self._api_hooks,
-        ]
+    def _started(self) -> list[tuple[Node, dict[str, Any], PoolStats]]:
+        return [(n, a, n.pool_stats()) for n, a in self._nodes if n.engine is not None]
 
     # -- observable callbacks (run at collection time) ---------------------------------------
     def _observe_count(self, options: CallbackOptions) -> Iterable[Observation]:
-        if not self._db.started:
-            return []
-        stats = self._db.pool_stats()
-        return [Observation(stats.idle, self._idle), Observation(stats.used, self._used)]
+        out = []
+        for _, attrs, stats in self._started():
+            out.append(Observation(stats.idle, {**attrs, STATE: "idle"}))
+            out.append(Observation(stats.used, {**attrs, STATE: "used"}))
+        return out
 
     def _observe_max(self, options: CallbackOptions) -> Iterable[Observation]:
-        if not self._db.started:
-            return []
-        return [Observation(self._db.pool_stats().capacity, self._attrs)]
+        return [Observation(stats.capacity, attrs) for _, attrs, stats in self._started()]
 
     def _observe_idle_max(self, options: CallbackOptions) -> Iterable[Observation]:
-        if not self._db.started:
-            return []
-        return [Observation(self._db.pool_stats().size, self._attrs)]
+        return [Observation(stats.size, attrs) for _, attrs, stats in self._started()]
 
     def _observe_pending(self, options: CallbackOptions) -> Iterable[Observation]:
-        return [Observation(self._db.meter.waiting, self._attrs)]
+        return [Observation(node.meter.waiting, attrs) for node, attrs in self._nodes]
 
     def _observe_timeouts(self, options: CallbackOptions) -> Iterable[Observation]:
-        return [Observation(self._db.meter.timeouts, self._attrs)]
+        return [Observation(node.meter.timeouts, attrs) for node, attrs in self._nodes]

@@ -1,0 +1,75 @@
+"""Replica checks: what the lag monitor last saw, per replica (no query of their own).
+
+A replica out of rotation (lagging, unreachable, or a primary behind a replica URL) is ``warn``:
+reads fall back to the primary, so the pod stays ready; only the primary's own checks fail
+readiness. The public view names a replica by position (``replica-1``); its address and port
+need the token (``details``), as every server detail does.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from .result import CheckResult, Status
+
+if TYPE_CHECKING:
+    from ..database import Database
+    from ..replicas.node import Node
+
+__all__ = ["ReplicaLagCheck", "component_id"]
+
+
+def component_id(db: Database, node: Node) -> str:
+    """``primary`` or ``replica-N`` (1-based, in DATABASE_REPLICA_URLS order)."""
+    if node.role == "primary":
+        return "primary"
+    return f"replica-{db.replicas.nodes.index(node) + 1}"
+
+
+class ReplicaLagCheck:
+    """``replica:lag`` for one replica: pass in rotation, warn out of it; observed lag in ms."""
+
+    component_type = "datastore"
+    critical = False
+    timeout = 0.1
+
+    def __init__(self, db: Database, node: Node, *, name: str = "replica:lag") -> None:
+        self.db = db
+        self.node = node
+        self.name = name
+        self.component_id = component_id(db, node)
+
+    def __repr__(self) -> str:
+        return f"<ReplicaLagCheck {self.component_id}>"
+
+    async def run(self) -> CheckResult:
+        began = time.perf_counter()
+        node = self.node
+        status: Status = "pass" if node.in_rotation else "warn"
+        lag_ms = None if node.lag_seconds is None else round(node.lag_seconds * 1000, 1)
+        counts: dict[str, float | int] = {
+            "inRotation": int(node.in_rotation),
+            "inFlight": node.in_flight,
+            "reads": node.reads,
+            "checkFailures": node.check_failures,
+        }
+        if node.lag_bytes is not None:
+            counts["lagBytes"] = node.lag_bytes
+        return CheckResult(
+            name=self.name,
+            status=status,
+            duration=time.perf_counter() - began,
+            observed_value=lag_ms,
+            observed_unit="ms",
+            component_type=self.component_type,
+            component_id=self.component_id,
+            counts=counts,
+            details={
+                "state": node.state,
+                "server.address": node.address,
+                "server.port": node.port,
+                "max_lag_ms": self.db.settings.replica_max_lag_ms,
+                "reason": None if node.in_rotation else f"out of read rotation: {node.state}",
+            },
+        )

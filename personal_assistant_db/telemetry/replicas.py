@@ -1,0 +1,107 @@
+"""Replica gauges for ``/health/metrics``: what the lag monitor and the router saw.
+
+Observable (read at collection time, free per query), one series per replica, labelled
+``server.address``/``server.port``:
+
+- ``db.replica.lag`` (s) and ``db.replica.lag.bytes`` (By): the last replay lag measured;
+- ``db.replica.in_rotation``: 1 while the replica serves reads;
+- ``db.replica.checks`` / ``db.replica.check_failures``: lag checks run and failed.
+
+And for the Database: ``db.replica.fallbacks`` {reason} (reads sent to the primary) and
+``db.replica.retries`` (reads retried on another node after losing their replica).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry.metrics import CallbackOptions, Meter, Observation
+
+if TYPE_CHECKING:
+    from ..database import Database
+    from ..replicas.node import Node
+
+__all__ = ["ReplicaInstruments"]
+
+
+class ReplicaInstruments:
+    """Observable replica metrics of one Database (nothing when it has no replica)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def observe(self, meter: Meter) -> None:
+        if not self._db.replicas.enabled:
+            return
+        gauges: list[tuple[str, str, str, Callable[[Node], float | None]]] = [
+            ("db.replica.lag", "s", "Replay lag of the replica.", lambda n: n.lag_seconds),
+            ("db.replica.lag.bytes", "By", "WAL the replica has not replayed.", _bytes),
+            ("db.replica.in_rotation", "1", "1 while the replica serves reads.", _rotation),
+        ]
+        for name, unit, description, read in gauges:
+            meter.create_observable_gauge(
+                name, [self._per_node(read)], unit=unit, description=description
+            )
+        for name, description, read in (
+            ("db.replica.checks", "Lag checks run.", _checks),
+            ("db.replica.check_failures", "Lag checks that failed.", _failures),
+        ):
+            meter.create_observable_counter(
+                name, [self._per_node(read)], unit="{check}", description=description
+            )
+        meter.create_observable_counter(
+            "db.replica.fallbacks",
+            [self._observe_fallbacks],
+            unit="{read}",
+            description="Reads sent to the primary, by reason.",
+        )
+        meter.create_observable_counter(
+            "db.replica.retries",
+            [self._observe_retries],
+            unit="{read}",
+            description="Reads retried on another node after their replica was lost.",
+        )
+
+    def _per_node(
+        self, read: Callable[[Node], float | None]
+    ) -> Callable[[CallbackOptions], Iterable[Observation]]:
+        def callback(options: CallbackOptions) -> Iterable[Observation]:
+            out = []
+            for node in self._db.replicas.nodes:
+                value = read(node)
+                if value is not None:
+                    out.append(Observation(value, _attrs(node)))
+            return out
+
+        return callback
+
+    def _observe_fallbacks(self, options: CallbackOptions) -> Iterable[Observation]:
+        router = self._db.replicas.router
+        return [
+            Observation(router.fallbacks[reason], {"reason": reason})
+            for reason in ("no_replica", "read_your_writes")
+        ]
+
+    def _observe_retries(self, options: CallbackOptions) -> Iterable[Observation]:
+        return [Observation(self._db.replicas.router.retries)]
+
+
+def _attrs(node: Node) -> dict[str, Any]:
+    return {"server.address": node.address, "server.port": node.port, "db.role": node.role}
+
+
+def _bytes(node: Node) -> float | None:
+    return node.lag_bytes
+
+
+def _rotation(node: Node) -> float:
+    return 1 if node.in_rotation else 0
+
+
+def _checks(node: Node) -> float:
+    return node.checks
+
+
+def _failures(node: Node) -> float:
+    return node.check_failures
