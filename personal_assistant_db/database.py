@@ -112,8 +112,10 @@ class Database:
 
     def begin(self) -> AbstractAsyncContextManager[AsyncConnection]:
         """``async with db.begin() as conn:`` a connection in a transaction that commits, on the
-        primary (with replicas in ``lsn`` mode it records the commit's WAL position)."""
-        if self.replicas.tracks_lsn:
+        primary. With replicas or a multi-host URL, a checkout that finds no read-write primary
+        raises PrimaryUnavailable (never retried), and in ``lsn`` mode the commit's WAL position
+        is recorded for read-your-writes."""
+        if self.replicas.failover:
             return self.replicas.begin(self.engine)
         return self.engine.begin()
 

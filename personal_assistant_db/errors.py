@@ -7,7 +7,9 @@ Every error this package raises on purpose derives from one base class::
     ├── DatabaseNotStarted        Database.connect() or .engine before start()
     ├── ConnectError              the database could not be reached at start
     │   ├── ConnectFatal          not worth retrying: bad credentials, missing database
-    │   └── ConnectTimeout        transient failures until the startup deadline ran out
+    │   ├── ConnectTimeout        transient failures until the startup deadline ran out
+    │   └── PrimaryUnavailable    db.begin() found no read-write primary (failover under way);
+    │                             nothing was sent, and the package never retries a write
     ├── MigrationError            pa-db migrate: a migration could not be planned or run
     │   ├── UnknownMigration      --to names an ID that does not exist
     │   ├── MigrationLockHeld     another runner holds yoyo's lock (or a stale row is left)
@@ -32,6 +34,7 @@ __all__ = [
     "MigrationError",
     "MigrationLockHeld",
     "PaDbError",
+    "PrimaryUnavailable",
     "SettingProblem",
     "UnknownMigration",
 ]
@@ -84,6 +87,12 @@ class ConnectFatal(ConnectError):
 
 class ConnectTimeout(ConnectError):
     """Transient connection failures went on past the startup deadline."""
+
+
+class PrimaryUnavailable(ConnectError):
+    """No server accepted a read-write connection for a write (the primary is down, or a
+    failover is in progress). The transaction never started: nothing was sent. The package does
+    not retry it; the caller may, once a primary is back."""
 
 
 class MigrationError(PaDbError):

@@ -14,13 +14,15 @@ the connection goes back to the pool (after the commit has completed).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from ..errors import PrimaryUnavailable
 from ..logs import get_logger
 from ..pool import create_measured_engine
 from ..retry import is_transient
@@ -62,6 +64,9 @@ class ReplicaSet:
             timeout=min(interval, settings.health_timeout),
         )
         self._tracked: Any = None
+        #: Writes refused with PrimaryUnavailable since start.
+        self.primary_unavailable = 0
+        self._primary_down_since: float | None = None
 
     def __repr__(self) -> str:
         return f"<ReplicaSet {[n.name for n in self.nodes]}>"
@@ -133,14 +138,52 @@ class ReplicaSet:
             event.remove(sync, "commit", _flag_commit)
             event.remove(sync, "checkin", _record_pending)
 
+    @property
+    def failover(self) -> bool:
+        """Replicas or several hosts in DATABASE_URL: writes go through ``begin()`` below."""
+        return self.enabled or isinstance(self.settings.url.query.get("host"), tuple)
+
     @asynccontextmanager
-    async def begin(self, primary: Any) -> AsyncIterator[AsyncConnection]:
-        """``engine.begin()`` on the primary that records the commit's LSN after it."""
-        async with primary.connect() as conn:
+    async def begin(self, primary: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+        """``engine.begin()`` on the primary. A failed checkout (no read-write primary) raises
+        PrimaryUnavailable; in ``lsn`` mode the commit's WAL position is recorded after it."""
+        conn = primary.connect()
+        try:
+            await conn.start()
+        except Exception as exc:
+            if not is_connection_lost(exc):
+                raise
+            cause = type(exc).__name__
+            self.primary_unavailable += 1
+            if self._primary_down_since is None:  # one line per outage, not per write
+                self._primary_down_since = time.monotonic()
+                log.warning("db.primary.unavailable", cause=cause, url=self.settings.safe_url)
+            raise PrimaryUnavailable(
+                f"no read-write primary accepted a connection at {self.settings.safe_url} "
+                f"({cause}): the transaction was not started; retry once a primary is back",
+                cause=cause,
+            ) from exc
+        if self._primary_down_since is not None:
+            down = time.monotonic() - self._primary_down_since
+            self._primary_down_since = None
+            log.warning("db.primary.back", after_s=round(down, 3), refused=self.primary_unavailable)
+        lsn: int | None = None
+        try:
             async with conn.begin():
                 yield conn
-            lsn = await _wal_position(conn)
-        record_write(lsn)
+            if self.tracks_lsn:
+                try:
+                    lsn = await _wal_position(conn)
+                except Exception as exc:
+                    # Committed: the caller must not see a failure. Reads go to the primary
+                    # until the mark is resolved (pending), and the connection is dropped.
+                    log.warning("db.write.lsn_unknown", error_class=type(exc).__name__)
+                    record_write(None)
+                    await conn.invalidate()
+        finally:
+            await conn.close()
+        if lsn is not None:
+            record_write(lsn)
 
     async def resolve_pending(self) -> None:
         """Give the session's pending mark the primary's current WAL position (one query)."""
