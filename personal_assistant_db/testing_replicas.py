@@ -25,13 +25,21 @@ from .testing import ThrowawayServer
 __all__ = ["ReplicaTopology", "StandbyServer"]
 
 
-def _sql(url: str, query: str) -> object:
+def _sql(url: str, query: str, attempts: int = 5) -> object:
     import psycopg
 
-    with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
-        cursor = conn.execute(query.encode())
-        row = cursor.fetchone() if cursor.description else None
-        return row[0] if row else None
+    for attempt in range(attempts):
+        try:
+            with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+                cursor = conn.execute(query.encode())
+                row = cursor.fetchone() if cursor.description else None
+                return row[0] if row else None
+        except psycopg.errors.SerializationFailure:
+            # A standby cancels a query that conflicts with replay ("conflict with recovery").
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.05)
+    return None  # pragma: no cover - the loop returns or raises
 
 
 class StandbyServer(ThrowawayServer):

@@ -187,3 +187,24 @@ def test_env_file_is_ignored_and_the_example_is_not() -> None:
 
     assert ignored(".env")
     assert not ignored(".env.example")
+
+
+def test_replica_profile_adds_one_streaming_standby() -> None:
+    flags = ["--env-file", ".env.example", "-f", "docker-compose.yml", "--profile", "replica"]
+    r = compose(*flags, "config", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    services = json.loads(r.stdout)["services"]
+    replica = services["postgres-replica"]
+    script = replica["command"][-1]
+    assert "pg_basebackup -h postgres" in script and " -R " in script
+    assert replica["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert "ports" not in replica  # like the primary: reachable on the compose network only
+    assert any(v["target"] == "/var/lib/postgresql/data" for v in replica["volumes"])
+    # The primary accepts replication connections (pg_hba line added at first init).
+    mounts = [v["target"] for v in services["postgres"]["volumes"]]
+    assert "/docker-entrypoint-initdb.d/replication.sh" in mounts
+    assert "host replication" in (ROOT / "docker" / "replication.sh").read_text()
+    # The app passes DATABASE_REPLICA_URLS through (empty without the profile's .env line).
+    assert "DATABASE_REPLICA_URLS" in services["demo"]["environment"]
+    # Without the profile the standby is not part of the stack.
+    assert "postgres-replica" not in config("docker-compose.yml")["services"]

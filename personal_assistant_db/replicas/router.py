@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy.sql.dml import UpdateBase
 
@@ -23,7 +23,9 @@ from ..logs import get_logger
 from .consistency import WriteMark, current_mark, resolve_pending
 from .node import Node
 
-__all__ = ["WRITE_OPTION", "Router", "is_write"]
+__all__ = ["WRITE_OPTION", "Policy", "Router", "is_write"]
+
+Policy = Literal["least_in_flight", "round_robin"]
 
 WRITE_OPTION = "pa_db_write"
 _WRITE_WORDS = ("insert", "update", "delete", "merge", "create", "drop", "alter", "truncate")
@@ -49,8 +51,12 @@ def is_write(statement: Any) -> bool:
 class Router:
     """Chooses among ``replicas`` for a read; the primary when none may serve it."""
 
-    def __init__(self, replicas: Sequence[Node], mode: str, window: float) -> None:
+    def __init__(
+        self, replicas: Sequence[Node], mode: str, window: float, policy: Policy = "least_in_flight"
+    ) -> None:
         self.replicas = list(replicas)
+        #: ``least_in_flight`` (default) or ``round_robin`` (kept for bench/replicas.py).
+        self.policy: Policy = policy
         self.mode = mode
         self.window = window
         self._turn = 0
@@ -80,6 +86,8 @@ class Router:
                 continue
             if best is None or node.in_flight < best.in_flight:
                 best = node
+                if self.policy == "round_robin":
+                    break
         if best is None:
             behind = need is not None and self._any_healthy()
             return self._fallback("read_your_writes" if behind else "no_replica")
