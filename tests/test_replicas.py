@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from asgi_lifespan import LifespanManager
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -20,6 +21,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from personal_assistant_db import Database, ReadYourWritesMiddleware
+from personal_assistant_db.replicas import is_write
 from personal_assistant_db.replicas.consistency import open_session
 from personal_assistant_db.testing import ReplicaTopology, started_database
 
@@ -275,3 +277,61 @@ async def _state(db: Database) -> AsyncIterator[dict[str, Database]]:
 
 def _lsn(mark: str) -> int:
     return int(mark.split(".")[0], 16)
+
+
+@pytest.mark.parametrize(
+    ("statement", "writes"),
+    [
+        (text("SELECT 1"), False),
+        (text("  insert into t values (1)"), True),
+        (text("UPDATE t SET x = 1"), True),
+        (text("WITH x AS (SELECT 1) SELECT * FROM x"), False),
+        (text("SELECT * FROM t FOR UPDATE"), True),
+        (text("SELECT nextval('s')").execution_options(pa_db_write=True), True),
+        ("DELETE FROM t", True),
+        ("", False),
+    ],
+)
+def test_is_write(statement: object, writes: bool) -> None:
+    assert is_write(statement) is writes
+
+
+def test_is_write_on_core_statements() -> None:
+    table = sa.table("t", sa.column("id"))
+    assert is_write(sa.insert(table).values(id=1))
+    assert is_write(sa.update(table).values(id=2))
+    assert is_write(sa.delete(table))
+    assert is_write(sa.select(table).with_for_update())
+    assert not is_write(sa.select(table))
+
+
+@pytest.mark.parametrize("pre_ping", [False, True])
+async def test_an_unreachable_replica_leaves_rotation_and_rejoins(pre_ping: bool) -> None:
+    with ReplicaTopology(standbys=1) as topo:
+        standby = topo.standbys[0]
+        env = {
+            "DATABASE_REPLICA_URLS": standby.url,
+            "DB_REPLICA_CHECK_INTERVAL": "0.1",
+            "DB_POOL_PRE_PING": str(pre_ping).lower(),
+        }
+        async with replicated(topo.primary.url, **env) as db:
+            (node,) = db.replicas.nodes
+            assert await served_by(db) == standby.port
+            topo.stop(standby, "fast")
+            if pre_ping:
+                # The checkout's ping finds the dead connection, reconnecting is refused: the
+                # read goes to the primary at once, counted as a retry.
+                assert await served_by(db) == topo.primary.port
+                assert db.replicas.router.retries == 1
+            else:
+                # Without pre-ping the first read gets the pooled connection the stop closed:
+                # the error reaches the caller (db.read() cannot replay its block).
+                with pytest.raises(DBAPIError) as caught:
+                    await served_by(db)
+                assert caught.value.connection_invalidated
+            assert node.state == "unreachable"  # out of rotation at once, either way
+            assert await served_by(db) == topo.primary.port
+            assert db.replicas.router.fallbacks["no_replica"] >= 1
+            standby.start()
+            await wait_for(lambda: node.state == "ok")
+            assert await served_by(db) == standby.port

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
@@ -94,16 +98,28 @@ async def test_a_lagging_replica_is_warn_and_readiness_stays_up(
 
 async def test_metrics_carry_nodes_and_lag(replica_topology: ReplicaTopology) -> None:
     topo = replica_topology
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
     async with started_database(topo.primary.url, **env_for(topo)) as db:
-        telemetry = Telemetry(db, tracing=False)
+        telemetry = Telemetry(db, tracer_provider=provider)
         try:
             for _ in range(4):
                 async with db.read() as conn:
                     await conn.exec_driver_sql("SELECT 1")
+            async with db.begin() as conn:
+                await conn.exec_driver_sql("SELECT 2")
             async with client(db, telemetry=telemetry) as c:
                 text = (await c.get("/health/metrics")).text
+                page = (await c.get("/health/dashboard")).text
         finally:
             telemetry.close()
+    # Every engine is traced, and each span names the node that ran it.
+    ports = Counter(s.attributes["server.port"] for s in exporter.get_finished_spans())
+    assert set(ports) == {topo.primary.port, *(s.port for s in topo.standbys)}
+    assert sum(ports[s.port] for s in topo.standbys) == 4
+    # The dashboard shows each replica's lag check.
+    assert "replica:lag (replica-1)" in page and "replica:lag (replica-2)" in page
     port = topo.standbys[0].port
     lines = text.splitlines()
 

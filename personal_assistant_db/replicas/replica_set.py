@@ -201,7 +201,8 @@ class ReplicaSet:
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """A connection on a replica that may serve this read (else the primary). A replica
-        that refuses the connection is taken out of rotation and the read goes elsewhere."""
+        that refuses the connection is taken out of rotation and the read goes elsewhere; one
+        that drops it inside the block leaves rotation too, and the error reaches the caller."""
         node = self.choose()
         conn = await self._connect(node)
         if conn is None:
@@ -214,6 +215,12 @@ class ReplicaSet:
         node.reads += 1
         try:
             yield conn
+        except Exception as exc:
+            # The body cannot be replayed here (run_read can): the error goes to the caller,
+            # and the replica leaves rotation at once so the next read goes elsewhere.
+            if node is not self.primary and is_connection_lost(exc):
+                self.monitor.note_unreachable(node, type(exc).__name__)
+            raise
         finally:
             node.in_flight -= 1
             await conn.close()
