@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
@@ -99,3 +100,21 @@ async def test_stop_the_primary_under_write_load_and_promote_the_standby() -> No
             async with db.read() as conn:
                 assert (await conn.execute(PORT)).scalar_one() == standby.port
             assert db.replicas.router.fallbacks["no_replica"] >= 1
+
+
+async def test_no_writable_host_is_primary_unavailable() -> None:
+    """Every host up, none accepting writes (asyncpg's TargetServerAttributeNotMatched)."""
+    with ReplicaTopology(standbys=1) as topo:
+        async with started_database(failover_url(topo)) as db:
+            topo.query(topo.primary, "ALTER SYSTEM SET default_transaction_read_only = on")
+            topo.query(topo.primary, "SELECT pg_reload_conf()")
+            try:
+                await db.engine.dispose()  # new connections must pass the read-write check
+                with pytest.raises(PrimaryUnavailable, match="transaction was not started"):
+                    async with db.begin() as conn:
+                        await conn.execute(text("SELECT 1"))
+            finally:
+                topo.query(topo.primary, "ALTER SYSTEM RESET default_transaction_read_only")
+                topo.query(topo.primary, "SELECT pg_reload_conf()")
+            async with db.begin() as conn:
+                assert (await conn.execute(PORT)).scalar_one() == topo.primary.port

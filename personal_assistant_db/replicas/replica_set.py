@@ -151,7 +151,7 @@ class ReplicaSet:
         try:
             await conn.start()
         except Exception as exc:
-            if not is_connection_lost(exc):
+            if not (is_connection_lost(exc) or _no_writable_host(exc)):
                 raise
             cause = type(exc).__name__
             self.primary_unavailable += 1
@@ -260,6 +260,18 @@ class ReplicaSet:
     def _lost(self, node: Node, reason: str) -> None:
         self.router.retries += 1
         self.monitor.note_unreachable(node, reason)
+
+
+def _no_writable_host(exc: BaseException) -> bool:
+    """asyncpg reached every host and none accepts writes (``target_session_attrs``)."""
+    seen: BaseException | None = exc
+    for _ in range(4):  # the error itself, or SQLAlchemy's wrapper around it
+        if seen is None:
+            return False
+        if type(seen).__name__ == "TargetServerAttributeNotMatched":
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return False
 
 
 async def _wal_position(conn: AsyncConnection) -> int | None:
