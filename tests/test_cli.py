@@ -38,6 +38,21 @@ def test_settings_shows_redacted_values() -> None:
     assert CANARY not in result.stdout + result.stderr
 
 
+def test_settings_shows_replica_urls_redacted() -> None:
+    env = {
+        "DATABASE_URL": f"postgres://app:{CANARY}@db/app",
+        "DATABASE_REPLICA_URLS": f"postgres://ro:{CANARY}@r1/app,postgres://ro:{CANARY}@r2/app",
+    }
+    result = pa_db("settings", "--json", env=env)
+    assert result.returncode == 0
+    assert CANARY not in result.stdout + result.stderr
+    assert "postgresql+asyncpg://ro:***@r2/app" in result.stdout
+    bad = pa_db("settings", env={**env, "DATABASE_REPLICA_URLS": f"nonsense:{CANARY}"})
+    assert bad.returncode == 2
+    assert "DATABASE_REPLICA_URLS: entry 1 of 1 is not a URL" in bad.stderr
+    assert CANARY not in bad.stdout + bad.stderr
+
+
 def test_settings_lists_every_problem_and_exits_2() -> None:
     env = {"DATABASE_URL": f"mysql://app:{CANARY}@db/app", "DB_POOL_SIZE": "0"}
     result = pa_db("settings", env=env)

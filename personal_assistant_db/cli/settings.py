@@ -30,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
     }
     shown = {
         "url": settings.safe_url,
+        "replica_urls": settings.safe_replica_urls,
         **shown,
         "health_token": "***" if settings.health_token else None,
     }
