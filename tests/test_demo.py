@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -26,6 +27,7 @@ from opentelemetry.trace import SpanKind
 from examples.demo.app import create_app
 from examples.demo.passwords import hash_password, verify_password
 from personal_assistant_db import Database, Telemetry, migrate
+from personal_assistant_db.testing import ReplicaTopology
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -321,3 +323,41 @@ def test_bad_port_flag_is_a_clear_error() -> None:
     )
     assert r.returncode == 2
     assert "--port: expected a TCP port from 1 to 65535, got '99999'" in r.stderr
+
+
+async def test_a_client_reads_its_own_new_user_from_a_lagging_replica_setup(
+    replica_topology: ReplicaTopology,
+) -> None:
+    """The demo with a replica whose replay is paused: the client that created the user reads it
+    (its cookie sends the read to the primary); a client without the cookie reads the replica."""
+    topo = replica_topology
+    standby = topo.standbys[0]
+    migrate.apply(topo.primary.url)
+    topo.wait_caught_up(standby)
+    environ = {
+        "DATABASE_URL": topo.primary.url,
+        "DB_ENV": "test",
+        "DATABASE_REPLICA_URLS": standby.url,
+        "DB_REPLICA_MAX_LAG_MS": "600000",  # only read-your-writes keeps reads off the replica
+        "DB_REPLICA_CHECK_INTERVAL": "0.1",
+    }
+    app = create_app(environ=environ)
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with (
+            httpx.AsyncClient(transport=transport, base_url="http://demo") as writer,
+            httpx.AsyncClient(transport=transport, base_url="http://demo") as stranger,
+        ):
+            topo.pause_replay(standby)
+            try:
+                uid = await new_user(writer, "replica-reader@example.com")
+                assert (await writer.get(f"/users/{uid}")).status_code == 200
+                assert (await stranger.get(f"/users/{uid}")).status_code == 404
+            finally:
+                topo.resume_replay(standby)
+            topo.wait_caught_up(standby)
+            for _ in range(200):  # once the monitor has seen the replay, the replica has it
+                if (await stranger.get(f"/users/{uid}")).status_code == 200:
+                    break
+                await asyncio.sleep(0.01)
+            assert (await stranger.get(f"/users/{uid}")).status_code == 200

@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from personal_assistant_db import Database, Telemetry, combine_lifespans
+from personal_assistant_db import Database, ReadYourWritesMiddleware, Telemetry, combine_lifespans
 
 from . import store, validation
 from .passwords import hash_password
@@ -100,7 +100,9 @@ def create_app(
 
     async def get_user(request: Request) -> Response:
         uid = validation.user_id(request.path_params["user_id"])
-        async with db.connect() as conn:
+        # Reads go to a replica (DATABASE_REPLICA_URLS) that has this client's writes, else the
+        # primary; without replicas db.read() is the primary.
+        async with db.read() as conn:
             user = await store.get_user(conn, uid)
         if user is None:
             return _json({"error": f"user {uid} does not exist"}, 404)
@@ -143,12 +145,12 @@ def create_app(
         raw_user = request.query_params.get("user_id")
         uid = validation.user_id(raw_user) if raw_user is not None else None
         limit = validation.limit(request.query_params.get("limit"))
-        async with db.connect() as conn:
+        async with db.read() as conn:
             events = await store.list_audit(conn, user_id=uid, limit=limit)
         return _json({"events": events})
 
     async def list_roles(request: Request) -> Response:
-        async with db.connect() as conn:
+        async with db.read() as conn:
             return _json({"roles": await store.list_roles(conn)})
 
     async def stats(request: Request) -> Response:
@@ -191,5 +193,9 @@ def create_app(
         routes=routes,
         lifespan=combine_lifespans(db.lifespan, own_lifespan),
         exception_handlers={BadInput: bad_input},
-        middleware=[Middleware(RequestSpans, telemetry=telemetry)],
+        middleware=[
+            Middleware(RequestSpans, telemetry=telemetry),
+            # Carries each client's last write (cookie pa_db_rw) so its next reads see it.
+            Middleware(ReadYourWritesMiddleware, db=db),
+        ],
     )
