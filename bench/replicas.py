@@ -93,14 +93,24 @@ async def overhead(topo: ReplicaTopology, seconds: float, repeat: int, tasks: in
     return rows
 
 
-async def spread(topo: ReplicaTopology, seconds: float, repeat: int, tasks: int) -> list[Any]:
+async def spread(
+    topo: ReplicaTopology, seconds: float, repeat: int, tasks: int, slow_port: int | None = None
+) -> list[Any]:
+    """``slow_port``: that replica answers in 5 ms, the other in 1 ms (pg_sleep by port)."""
     runs: dict[str, list[tuple[float, list[int], int]]] = {"least_in_flight": [], "round_robin": []}
+    if slow_port is None:
+        query, params = PK, lambda: {"id": random.randint(1, ROWS)}
+    else:
+        query = text(
+            "SELECT pg_sleep(CASE WHEN inet_server_port() = :slow THEN 0.005 ELSE 0.001 END)"
+        )
+        params = lambda: {"slow": slow_port}  # noqa: E731
     async with started_database(topo.primary.url, **env(topo, 2)) as db:
         await ready(db)
 
         async def routed(_: str) -> None:
             async with db.read() as conn:
-                await conn.execute(PK, {"id": random.randint(1, ROWS)})
+                await conn.execute(query, params())
 
         for i in range(repeat):
             order = list(runs.items()) if i % 2 == 0 else list(reversed(runs.items()))
@@ -280,6 +290,10 @@ async def main() -> None:
                 "per policy (target: 50 % +- 10 % each)"
             )
             header = ["policy", "reads/s (median)", "replica 1", "replica 2", "worst run +-pp"]
+            print(table([*header, "fallbacks"], rows))
+            slow = topo.standbys[1].port
+            rows = await spread(topo, args.seconds, args.repeat, args.tasks, slow_port=slow)
+            print("\nUnequal replicas: replica 2 answers in 5 ms, replica 1 in 1 ms (pg_sleep)")
             print(table([*header, "fallbacks"], rows))
 
         if wanted("monitor"):
