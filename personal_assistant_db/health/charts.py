@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from html import escape
 from math import floor, log10
 
-__all__ = ["Frame", "Marker", "Series", "line_chart", "nice_ceiling", "timeline"]
+__all__ = ["Frame", "Marker", "Series", "duration", "line_chart", "nice_ceiling", "timeline"]
 
 W = 360
 LEFT, RIGHT, TOP, BOTTOM = 36, 8, 8, 16
@@ -61,6 +61,15 @@ def nice_ceiling(value: float) -> float:
     return 10 * base  # pragma: no cover - the loop always returns
 
 
+def duration(seconds: float) -> str:
+    """``15 min``, ``90 s``, ``2 h``: whole minutes from 10 min up, else seconds."""
+    if seconds >= 7200 and seconds % 3600 == 0:
+        return f"{seconds / 3600:g} h"
+    if seconds >= 600 or (seconds >= 60 and seconds % 60 == 0):
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds:.0f} s"
+
+
 def _num(value: float) -> str:
     if value >= 100 or value == int(value):
         return f"{value:.0f}"
@@ -80,7 +89,7 @@ def _time_axis(frame: Frame, y: int) -> str:
     ticks = []
     for i in range(4):
         ago = span * (3 - i) / 3
-        label = "now" if ago == 0 else f"-{ago / 60:.3g} min" if ago >= 60 else f"-{ago:.0f} s"
+        label = "now" if ago == 0 else f"-{duration(ago)}"
         anchor = "start" if i == 0 else "end" if i == 3 else "middle"
         x = frame.x(frame.start + span * i / 3)
         ticks.append(f'<text x="{x:.0f}" y="{y}" text-anchor="{anchor}">{label}</text>')

@@ -19,6 +19,7 @@ from html import escape
 from typing import Any
 
 from ..telemetry import OperationLatency
+from .charts import duration
 from .history import Snapshot
 from .result import Status, worst
 from .runner import HealthReport
@@ -29,10 +30,10 @@ __all__ = ["CSP", "render_dashboard", "verdict"]
 CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 _STYLE = """
 :root{--fg:#1f2328;--muted:#59636e;--bg:#fff;--panel:#f6f8fa;--line:#d0d7de;--pass:#1a7f37;
---warn:#9a6700;--fail:#cf222e;--c1:#0969da;--c2:#8250df;color-scheme:light dark}
+--warn:#9a6700;--fail:#cf222e;--c1:#0969da;--c2:#8250df;--on:#fff;color-scheme:light dark}
 @media (prefers-color-scheme:dark){:root{--fg:#e6edf3;--muted:#9198a1;--bg:#0d1117;
 --panel:#161b22;--line:#30363d;--pass:#3fb950;--warn:#d29922;--fail:#f85149;--c1:#4493f8;
---c2:#ab7df8}}
+--c2:#ab7df8;--on:#0d1117}}
 *{box-sizing:border-box}
 body{font:15px/1.45 system-ui,sans-serif;margin:0 auto;padding:1em;color:var(--fg);
 background:var(--bg);max-width:72em}
@@ -42,11 +43,14 @@ table{border-collapse:collapse;width:100%;margin:.4em 0 1em}
 td,th{padding:.3em .5em;border-bottom:1px solid var(--line);text-align:left;
 overflow-wrap:break-word;vertical-align:top}
 @media (max-width:40em){body{font-size:14px;padding:.6em}td,th{padding:.25em .3em}
-td{overflow-wrap:anywhere}}
+td{overflow-wrap:anywhere}.stack,.stack tbody,.stack tr,.stack td{display:block}
+.stack tr:first-child{display:none}.stack tr{border-bottom:1px solid var(--line);padding:.3em 0}
+.stack td{border:0;padding:.1em 0}.stack td:first-child{display:inline;font-weight:600;
+margin-right:.5em;white-space:normal}.stack td:nth-child(2){display:inline}}
 th{background:var(--panel);font-weight:600}
 caption{text-align:left;color:var(--muted);padding:.2em 0}
-.n{text-align:right;font-variant-numeric:tabular-nums}
-.badge{color:#fff;border-radius:1em;padding:.05em .7em;font-weight:600;font-size:.9em;
+.n{text-align:right;font-variant-numeric:tabular-nums}.stack td:first-child{white-space:nowrap}
+.badge{color:var(--on);border-radius:1em;padding:.05em .7em;font-weight:600;font-size:.9em;
 white-space:nowrap;overflow-wrap:normal;display:inline-block}
 .b-pass{background:var(--pass)}.b-warn{background:var(--warn)}.b-fail{background:var(--fail)}
 .muted,small{color:var(--muted)}
@@ -58,7 +62,7 @@ border-left:4px solid var(--line);border-radius:4px}
 figure{margin:0;padding:.5em;background:var(--panel);border-radius:6px}
 figcaption{font-size:.85em;color:var(--muted)}figcaption b{color:var(--fg)}
 .chart{width:100%;height:auto;display:block}
-.chart text{fill:var(--muted);font-size:9px;font-family:system-ui,sans-serif}
+.chart text{fill:var(--muted);font-size:10px;font-family:system-ui,sans-serif}
 .chart .grid{stroke:var(--line);stroke-width:.5}
 .chart .line{fill:none;stroke-width:1.5;stroke-linejoin:round}
 .p95,.used{stroke:var(--c1)}.p99,.waiting{stroke:var(--c2);stroke-dasharray:4 2}
@@ -122,9 +126,8 @@ def _checks(report: HealthReport) -> str:
             f"</small></td><td>{escape(why)}</td></tr>"
         )
     return (
-        "<table><tr><th>check</th><th>status</th><th>observed</th><th>reason</th></tr>"
-        + "".join(rows)
-        + "</table>"
+        '<table class="stack"><tr><th>check</th><th>status</th><th>observed</th><th>reason</th>'
+        "</tr>" + "".join(rows) + "</table>"
     )
 
 
@@ -138,9 +141,8 @@ def _alerts(alerts: Sequence[Mapping[str, Any]]) -> str:
         for a in alerts
     )
     return (
-        '<table id="alerts"><tr><th>rule</th><th>severity</th><th>since</th><th>what</th></tr>'
-        + rows
-        + "</table>"
+        '<table id="alerts" class="stack"><tr><th>rule</th><th>severity</th><th>since</th>'
+        "<th>what</th></tr>" + rows + "</table>"
     )
 
 
@@ -193,7 +195,7 @@ def render_dashboard(
         f'every {int(refresh)} s. Machine-readable: <a href="./">health+json</a>, '
         '<a href="ready?format=text">readiness</a>, <a href="metrics">metrics</a>.</p>'
         f"<h2>Checks</h2>{_checks(report)}"
-        f"<h2>Last {history_window / 60:g} minutes</h2>{trends}"
+        f"<h2>Last {duration(history_window)}</h2>{trends}"
         f"<h2>Active alerts</h2>{_alerts(alerts)}"
         f"<h2>Query latency now (this process)</h2>{_latency(latency)}"
         "</body></html>"
