@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from personal_assistant_db.alerts import AlertEvent
+from personal_assistant_db.health.alerts import AlertEvent
 from personal_assistant_db.health.history import History
 from personal_assistant_db.health.result import CheckResult, Status
 from personal_assistant_db.pool import PoolStats

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from personal_assistant_db import ConfigurationError, Database, Settings, Telemetry
-from personal_assistant_db.alerts import AlertEvent, AlertRule
+from personal_assistant_db.health.alerts import AlertEvent, AlertRule
 from personal_assistant_db.health.history import MAX_OPERATIONS, History
 from personal_assistant_db.health.result import CheckResult, Status
 from personal_assistant_db.pool import PoolStats

@@ -25,9 +25,9 @@ from ..settings import MAX_HISTORY_SNAPSHOTS
 from .result import CheckResult, Status
 
 if TYPE_CHECKING:
-    from ..alerts import AlertEvent
     from ..pool import PoolStats
     from ..telemetry.latency import OperationLatency
+    from .alerts import AlertEvent
 
 __all__ = [
     "MAX_CHECKS",
