@@ -36,7 +36,8 @@ def write_ratio_chart(
     """Write the chart to ``path``; ``baseline`` names what 1.0 is (e.g. ``plain-sqla``)."""
     series = list(dict.fromkeys(label for _, bars in groups for label, _ in bars))
     top = max([1.0, *(r for _, bars in groups for _, r in bars)])
-    scale = (WIDTH - LABEL - 60) / (top * 1.05)
+    room = 7 * (6 + max(map(len, series))) if len(series) > 1 else 40  # the value's label
+    scale = (WIDTH - LABEL - room) / top
     y = 44
     body = []
 

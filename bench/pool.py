@@ -116,7 +116,10 @@ async def main(args: argparse.Namespace) -> None:
                     )
         if args.plot:
             groups = [
-                (f"{q}, {t} tasks", [(r[2], float(r[8])) for r in rows if (r[0], r[1]) == (q, t)])
+                (
+                    f"{q}, {t} task{'s' * (t != 1)}",
+                    [(r[2], float(r[8])) for r in rows if (r[0], r[1]) == (q, t)],
+                )
                 for q, t in dict.fromkeys((r[0], r[1]) for r in rows)
             ]
             write_ratio_chart(

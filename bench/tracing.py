@@ -314,7 +314,10 @@ def report(
     if args.plot:
         names = ["pa-db", "pa-db+metrics", "pa-db+traced", "stock"]
         groups = [
-            (f"{q}, {t} tasks", list(zip(names, (x[0] / x[2], x[1], x[0], x[4]), strict=True)))
+            (
+                f"{q}, {t} task{'s' * (t != 1)}",
+                list(zip(names, (x[0] / x[2], x[1], x[0], x[4]), strict=True)),
+            )
             for q, t, *x in summary
         ]
         write_ratio_chart(
