@@ -65,10 +65,11 @@ def write_ratio_chart(
         f'width="{WIDTH}" height="{height}" role="img" aria-labelledby="t d">'
         f'<title id="t">{escape(title)}</title>'
         f'<desc id="d">{escape(_describe(baseline, groups))}</desc>'
-        "<style>svg{background:#fff}text{font:11px system-ui,sans-serif;fill:#1f2328}"
+        "<style>svg{background:#fff}text{font:11px system-ui,sans-serif;fill:#1f2328;"
+        "paint-order:stroke;stroke:#fff;stroke-width:3px;stroke-linejoin:round}"
         ".g{font-weight:600}.one{stroke:#cf222e;stroke-dasharray:4 3}.h{font-size:13px}"
         f"{style}@media (prefers-color-scheme:dark){{svg{{background:#0d1117}}"
-        f"text{{fill:#e6edf3}}.one{{stroke:#f85149}}{dark}}}</style>"
+        f"text{{fill:#e6edf3;stroke:#0d1117}}.one{{stroke:#f85149}}{dark}}}</style>"
         f'<text class="h g" x="4" y="16">{escape(title)}</text>'
         f'<text x="4" y="32">ratio to {escape(baseline)} in the same run (1.0 = dashed line)</text>'
         + "".join(body)
