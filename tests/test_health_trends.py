@@ -7,6 +7,7 @@ Rendering is pure (no database), so these tests feed it a synthetic 15 minutes
 from __future__ import annotations
 
 import re
+from html import escape
 from html.parser import HTMLParser
 
 from dashboard_support import CHECKS, NOW, OPERATIONS, history
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 
 from personal_assistant_db.health.charts import nice_ceiling
 from personal_assistant_db.health.dashboard import render_dashboard, verdict
+from personal_assistant_db.health.history import History
 from personal_assistant_db.health.result import CheckResult, Status
 from personal_assistant_db.health.runner import HealthReport
 from personal_assistant_db.telemetry import OperationLatency
@@ -150,3 +152,23 @@ def test_badge_checks_and_alerts_never_contradict(
     assert sum(line.startswith("Alert ") for line in lines) == len(firing)
     assert ("No active alerts." in html) is (not firing)
     assert (lines == ["Every check passes and no alert is firing."]) is (status == "pass")
+
+
+@given(st.text(min_size=1, max_size=30), st.text(min_size=1, max_size=30))
+def test_names_in_charts_and_tables_arrive_as_text(operation: str, check: str) -> None:
+    """Operation names come from SQL and check names from the host: the charts escape both."""
+    h = History(interval=5, window=900)
+    for i in range(3):
+        h.record(
+            results=[CheckResult(check, "warn", 0.001, reason=f"<i>{check}</i>")],
+            pool=None,
+            latency={operation: OperationLatency(10, 0.001, 0.002, 0.003)},
+            at=NOW - 10 + 5 * i,
+        )
+    _, body = render_dashboard(report(), alerts=[], latency=None, history=h.snapshots(), now=NOW)
+    tags = parse(body)
+    assert not [t for t, _ in tags if t in {"script", "i", "img", "iframe"}]
+    assert [a["id"] for t, a in tags if t == "svg"] == ["lat0", "status"]
+    text = body.decode()
+    assert f"<b>{escape(operation)}</b>" in text  # the chart's caption
+    assert f">{escape(check)}</text>" in text  # the status bar's label

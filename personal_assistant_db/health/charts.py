@@ -141,7 +141,7 @@ def line_chart(
     desc: str,
     frame: Frame,
     series: Sequence[Series],
-    unit: str,
+    unit: str,  # said in the title; the axis keeps bare numbers (they fit a phone)
     limit: float | None = None,
     limit_label: str = "",
     markers: Sequence[Marker] = (),
@@ -158,7 +158,7 @@ def line_chart(
         out.append(
             f'<path class="grid" d="M{LEFT} {y:.0f}H{W - RIGHT}"/>'
             f'<text x="{LEFT - 3}" y="{y + 3:.0f}" text-anchor="end">{_num(top_value * frac)}'
-            f"{' ' + escape(unit) if frac == 1.0 and unit else ''}</text>"
+            "</text>"
         )
     if limit is not None:
         y = bottom - limit * scale

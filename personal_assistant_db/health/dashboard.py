@@ -46,10 +46,10 @@ overflow-wrap:break-word;vertical-align:top}
 td{overflow-wrap:anywhere}.stack,.stack tbody,.stack tr,.stack td{display:block}
 .stack tr:first-child{display:none}.stack tr{border-bottom:1px solid var(--line);padding:.3em 0}
 .stack td{border:0;padding:.1em 0}.stack td:first-child{display:inline;font-weight:600;
-margin-right:.5em;white-space:normal}.stack td:nth-child(2){display:inline}}
+margin-right:.5em}.stack td:nth-child(2){display:inline}}
 th{background:var(--panel);font-weight:600}
 caption{text-align:left;color:var(--muted);padding:.2em 0}
-.n{text-align:right;font-variant-numeric:tabular-nums}.stack td:first-child{white-space:nowrap}
+.n{text-align:right;font-variant-numeric:tabular-nums}
 .badge{color:var(--on);border-radius:1em;padding:.05em .7em;font-weight:600;font-size:.9em;
 white-space:nowrap;overflow-wrap:normal;display:inline-block}
 .b-pass{background:var(--pass)}.b-warn{background:var(--warn)}.b-fail{background:var(--fail)}
@@ -121,9 +121,9 @@ def _checks(report: HealthReport) -> str:
         if r.error_id:
             why = f"{why} (error id {r.error_id})".strip()
         rows.append(
-            f"<tr><td>{escape(r.name).replace(':', ':<wbr>')}</td><td>{_badge(r.status)}</td>"
-            f"<td>{escape(observed.strip())}<br><small>{escape(counts)} took {_ms(r.duration)} ms"
-            f"</small></td><td>{escape(why)}</td></tr>"
+            f"<tr><td>{escape(r.name)}</td><td>{_badge(r.status)}</td>"
+            f"<td>{escape(observed.strip())}{'<br>' if observed else ''}<small>{escape(counts)} "
+            f"took {_ms(r.duration)} ms</small></td><td>{escape(why)}</td></tr>"
         )
     return (
         '<table class="stack"><tr><th>check</th><th>status</th><th>observed</th><th>reason</th>'
