@@ -157,6 +157,7 @@ async def test_dashboard_in_chromium_under_load(demo: str, tmp_path: Path) -> No
                 response = await page.goto(url)
                 assert response is not None and response.status in (200, 503)
                 csp = response.headers["content-security-policy"]
+                weight = len(await response.body())
                 first = await page.evaluate(READ_LIVE)
                 async with page.expect_event("load", timeout=15_000):
                     pass  # the page's own <meta http-equiv="refresh" content="5">
@@ -187,7 +188,8 @@ async def test_dashboard_in_chromium_under_load(demo: str, tmp_path: Path) -> No
     finally:
         load.terminate()
         load.wait(timeout=15)
-    print(f"screenshots in {shots}")
+    print(f"screenshots in {shots}; dashboard page weight under load: {weight} bytes")
+    assert weight < 100_000
     # live values changed between two refreshes (the page reloaded itself, under load)
     assert first["generated"] != second["generated"]
     assert first["latency"] and first["latency"] != second["latency"]
