@@ -154,6 +154,12 @@ class PoolCheck:
         status: Status = (
             "fail" if stats.used >= stats.capacity else "warn" if u >= self.warn_at else "pass"
         )
+        reason = None
+        if status != "pass":
+            reason = (
+                f"{stats.used} of {stats.capacity} connections in use, {stats.waiting} waiting"
+                + ("" if status == "fail" else f" (warn from {self.warn_at:.0%})")
+            )
         return CheckResult(
             name=self.name,
             status=status,
@@ -173,6 +179,7 @@ class PoolCheck:
                 "efficiency": round(stats.efficiency, 4),
             },
             details=details,
+            reason=reason,
             component_id=self.component_id,
         )
 
