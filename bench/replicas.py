@@ -25,6 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import drive, median, table
+from _plot import write_ratio_chart
 from sqlalchemy import text
 
 from personal_assistant_db import Database
@@ -258,6 +259,7 @@ async def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--tasks", type=int, default=16)
     parser.add_argument("--failovers", type=int, default=3)
+    parser.add_argument("--plot", metavar="SVG", help="also write the overhead ratios as SVG")
     parser.add_argument(
         "--only", choices=["overhead", "spread", "monitor", "removal", "failover"], default=None
     )
@@ -282,6 +284,19 @@ async def main() -> None:
                 f"{args.repeat} interleaved {args.seconds:g} s runs (target: ratio >= 0.95)"
             )
             print(table(["path", "reads/s", "ratio", "CPU us/read", "CPU ratio"], rows))
+            if args.plot:
+                routed = rows[1]
+                write_ratio_chart(
+                    args.plot,
+                    title="bench/replicas.py: a replica read through db.read()",
+                    baseline="direct",
+                    groups=[
+                        ("throughput (reads/s)", [("db.read()", float(routed[2]))]),
+                        ("client CPU per read", [("db.read()", float(routed[4]))]),
+                    ],
+                    note=f"PK read, {args.tasks} tasks, --seconds {args.seconds:g} "
+                    f"--repeat {args.repeat} (medians)",
+                )
 
         if wanted("spread"):
             rows = await spread(topo, args.seconds, args.repeat, args.tasks)

@@ -89,6 +89,8 @@ async def test_a_lagging_replica_is_warn_and_readiness_stays_up(
             assert lag["replica-1"]["status"] == "warn"
             assert lag["replica-1"]["observedValue"] > 200
             assert lag["replica-1"]["counts"]["inRotation"] == 0
+            page = (await c.get("/health/dashboard")).text
+            assert "replay lag over DB_REPLICA_MAX_LAG_MS" in page
             assert lag["replica-2"]["status"] == "pass"
         finally:
             topo.resume_replay(behind)

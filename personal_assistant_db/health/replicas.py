@@ -19,6 +19,14 @@ if TYPE_CHECKING:
 
 __all__ = ["ReplicaLagCheck", "component_id"]
 
+# Public: our own words for the monitor's verdicts (never server text). Reads go to the primary.
+_REASONS = {
+    "starting": "no lag check has finished yet: reads go to the primary",
+    "lagging": "replay lag over DB_REPLICA_MAX_LAG_MS: out of read rotation",
+    "unreachable": "the lag check failed (down or too slow): out of read rotation",
+    "not_in_recovery": "not a standby (pg_is_in_recovery() is false): it gets no reads",
+}
+
 
 def component_id(db: Database, node: Node) -> str:
     """``primary`` or ``replica-N`` (1-based, in DATABASE_REPLICA_URLS order)."""
@@ -65,11 +73,11 @@ class ReplicaLagCheck:
             component_type=self.component_type,
             component_id=self.component_id,
             counts=counts,
+            reason=None if node.in_rotation else _REASONS.get(node.state, node.state),
             details={
                 "state": node.state,
                 "server.address": node.address,
                 "server.port": node.port,
                 "max_lag_ms": self.db.settings.replica_max_lag_ms,
-                "reason": None if node.in_rotation else f"out of read rotation: {node.state}",
             },
         )

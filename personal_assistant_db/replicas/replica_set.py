@@ -25,23 +25,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from ..errors import PrimaryUnavailable
 from ..logs import get_logger
 from ..pool import create_measured_engine
-from ..retry import is_transient
 from ..settings import Settings
 from .consistency import record_write, resolve_pending
 from .lag import LagMonitor
-from .node import Node, lsn_to_int
+from .node import Node
+from .reads import ReadConnection, is_connection_lost, release
 from .router import Router
+from .writes import flag_commit, no_writable_host, record_pending, wal_position
 
-__all__ = ["ReplicaSet", "is_connection_lost"]
+__all__ = ["ReplicaSet"]
 
 T = TypeVar("T")
-_WROTE = "pa_db_committed"
 log = get_logger()
-
-
-def is_connection_lost(exc: BaseException) -> bool:
-    """The connection (or server) went away: worth one more try elsewhere, for a read."""
-    return bool(getattr(exc, "connection_invalidated", False)) or is_transient(exc)
 
 
 class ReplicaSet:
@@ -127,16 +122,16 @@ class ReplicaSet:
         if engine is None or self.router.mode == "off" or self._tracked is engine:
             return
         sync = engine.sync_engine
-        event.listen(sync, "commit", _flag_commit)
-        event.listen(sync, "checkin", _record_pending)
+        event.listen(sync, "commit", flag_commit)
+        event.listen(sync, "checkin", record_pending)
         self._tracked = engine
 
     def _untrack_commits(self) -> None:
         engine, self._tracked = self._tracked, None
         if engine is not None:
             sync = engine.sync_engine
-            event.remove(sync, "commit", _flag_commit)
-            event.remove(sync, "checkin", _record_pending)
+            event.remove(sync, "commit", flag_commit)
+            event.remove(sync, "checkin", record_pending)
 
     @property
     def failover(self) -> bool:
@@ -151,7 +146,7 @@ class ReplicaSet:
         try:
             await conn.start()
         except Exception as exc:
-            if not (is_connection_lost(exc) or _no_writable_host(exc)):
+            if not (is_connection_lost(exc) or no_writable_host(exc)):
                 raise
             cause = type(exc).__name__
             self.primary_unavailable += 1
@@ -173,7 +168,7 @@ class ReplicaSet:
                 yield conn
             if self.tracks_lsn:
                 try:
-                    lsn = await _wal_position(conn)
+                    lsn = await wal_position(conn)
                 except Exception as exc:
                     # Committed: the caller must not see a failure. Reads go to the primary
                     # until the mark is resolved (pending), and the connection is dropped.
@@ -181,7 +176,7 @@ class ReplicaSet:
                     record_write(None)
                     await conn.invalidate()
         finally:
-            await conn.close()
+            await release(conn)
         if lsn is not None:
             record_write(lsn)
 
@@ -189,7 +184,7 @@ class ReplicaSet:
         """Give the session's pending mark the primary's current WAL position (one query)."""
         engine = self.primary.started_engine()
         async with engine.connect() as conn:
-            value = await _wal_position(conn)
+            value = await wal_position(conn)
         if value is not None:
             resolve_pending(value)
 
@@ -198,32 +193,10 @@ class ReplicaSet:
         node = self.router.choose(exclude) if self.nodes else None
         return node if node is not None else self.primary
 
-    @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A connection on a replica that may serve this read (else the primary). A replica
-        that refuses the connection is taken out of rotation and the read goes elsewhere; one
-        that drops it inside the block leaves rotation too, and the error reaches the caller."""
-        node = self.choose()
-        conn = await self._connect(node)
-        if conn is None:
-            self._lost(node, "connect")
-            node = self.choose(exclude=node)
-            conn = await self._connect(node, last_try=True)
-            if conn is None:  # pragma: no cover - the last try raises instead
-                raise RuntimeError("unreachable")
-        node.in_flight += 1
-        node.reads += 1
-        try:
-            yield conn
-        except Exception as exc:
-            # The body cannot be replayed here (run_read can): the error goes to the caller,
-            # and the replica leaves rotation at once so the next read goes elsewhere.
-            if node is not self.primary and is_connection_lost(exc):
-                self.monitor.note_unreachable(node, type(exc).__name__)
-            raise
-        finally:
-            node.in_flight -= 1
-            await conn.close()
+    def read(self) -> ReadConnection:
+        """A connection on a replica that may serve this read (else the primary): see
+        ``ReadConnection``."""
+        return ReadConnection(self)
 
     async def run_read(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         """``await work(conn)`` on a read connection; when the connection is lost mid-read on a
@@ -260,33 +233,3 @@ class ReplicaSet:
     def _lost(self, node: Node, reason: str) -> None:
         self.router.retries += 1
         self.monitor.note_unreachable(node, reason)
-
-
-def _no_writable_host(exc: BaseException) -> bool:
-    """asyncpg reached every host and none accepts writes (``target_session_attrs``)."""
-    seen: BaseException | None = exc
-    for _ in range(4):  # the error itself, or SQLAlchemy's wrapper around it
-        if seen is None:
-            return False
-        if type(seen).__name__ == "TargetServerAttributeNotMatched":
-            return True
-        seen = getattr(seen, "orig", None) or seen.__cause__
-    return False
-
-
-async def _wal_position(conn: AsyncConnection) -> int | None:
-    """The primary's ``pg_current_wal_lsn()``: one round trip on the driver (no BEGIN)."""
-    raw = await conn.get_raw_connection()
-    driver: Any = raw.driver_connection
-    lsn = await driver.fetchval("SELECT pg_current_wal_lsn()::text")
-    return lsn_to_int(lsn)
-
-
-def _flag_commit(conn: Any) -> None:
-    conn.connection.record_info[_WROTE] = True  # record_info: checkin sees the same dict
-
-
-def _record_pending(dbapi_connection: Any, record: Any) -> None:
-    info = record.record_info
-    if info is not None and info.pop(_WROTE, None):
-        record_write(None)
