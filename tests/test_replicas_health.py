@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from personal_assistant_db import Database, Telemetry
+from personal_assistant_db.health.history import make_snapshot
 from personal_assistant_db.testing import ReplicaTopology, started_database
 
 TOKEN = "t0ken-for-health-details-1234"
@@ -139,3 +140,16 @@ async def test_metrics_carry_nodes_and_lag(replica_topology: ReplicaTopology) ->
         "primary",
         *(f"127.0.0.1:{s.port}" for s in topo.standbys),
     }
+
+
+async def test_history_keeps_one_timeline_per_node(replica_topology: ReplicaTopology) -> None:
+    topo = replica_topology
+    async with started_database(topo.primary.url, **env_for(topo)) as db:
+        await wait_for(lambda: all(n.in_rotation for n in db.replicas.nodes))
+        health = db.health_app()
+        report = await health.state.runner.run(health.state.monitor.checks)
+        snapshot = make_snapshot(at=0.0, results=report.results, pool=None, latency=None)
+    names = [c.name for c in snapshot.checks]
+    assert "pool:utilization (primary)" in names
+    assert "replica:lag (replica-1)" in names and "replica:lag (replica-2)" in names
+    assert len(names) == len(set(names))

@@ -110,7 +110,12 @@ def make_snapshot(
             pool.used, pool.idle, pool.waiting, pool.capacity, pool.wait_p95, pool.timeouts
         )
     checks = tuple(
-        CheckPoint(r.name, r.status, r.reason[:MAX_REASON] if r.reason else None)
+        CheckPoint(
+            # One timeline per instance (pool:utilization per node, replica:lag per replica).
+            f"{r.name} ({r.component_id})" if r.component_id else r.name,
+            r.status,
+            r.reason[:MAX_REASON] if r.reason else None,
+        )
         for r in list(results)[:MAX_CHECKS]
     )
     alerts = tuple(EventPoint(e.rule, e.state, e.value, e.threshold) for e in events[-MAX_EVENTS:])

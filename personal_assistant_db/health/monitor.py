@@ -79,7 +79,8 @@ class HealthMonitor:
             new = 0 if self._last_timeouts is None else max(0, pool.timeouts - self._last_timeouts)
             self._last_timeouts = pool.timeouts
         obs = Observation(
-            results={r.name: r for r in report.results},
+            # By name, the first entry wins: the primary's, where a check has one per node.
+            results={r.name: r for r in reversed(report.results)},
             pool=pool,
             query_p95=self.telemetry.overall_p95() if self.telemetry is not None else None,
             new_timeouts=new,
