@@ -335,3 +335,32 @@ async def test_an_unreachable_replica_leaves_rotation_and_rejoins(pre_ping: bool
             standby.start()
             await wait_for(lambda: node.state == "ok")
             assert await served_by(db) == standby.port
+
+
+async def test_middleware_resolves_a_pending_mark_and_survives_a_dead_primary() -> None:
+    """A commit on a db.connect() connection is pending: the middleware reads the primary's
+    position for the cookie; if the primary died meanwhile, the response still goes out."""
+    with ReplicaTopology(standbys=1) as topo:
+        topo.query(topo.primary, "CREATE TABLE t (i int)")
+        env = {"DATABASE_REPLICA_URLS": topo.standbys[0].url, "DB_REPLICA_CHECK_INTERVAL": "5"}
+        async with replicated(topo.primary.url, **env) as db:
+
+            async def write(request: Request) -> JSONResponse:
+                async with db.connect() as conn:
+                    await conn.execute(text("INSERT INTO t VALUES (1)"))
+                    await conn.commit()
+                if request.query_params.get("kill"):
+                    topo.stop(topo.primary)
+                return JSONResponse({})
+
+            app = Starlette(
+                routes=[Route("/", write, methods=["POST"])],
+                middleware=[Middleware(ReadYourWritesMiddleware, db=db)],
+            )
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                resolved = await client.post("/")
+                assert _lsn(resolved.headers["x-pa-db-rw"]) > 0
+                orphan = await client.post("/?kill=1")
+            assert orphan.status_code == 200
+            assert _lsn(orphan.headers["x-pa-db-rw"]) == 0  # still pending: primary reads

@@ -19,6 +19,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..logs import get_logger
 from .consistency import Session, format_mark, open_session, parse_mark
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["COOKIE", "HEADER", "ReadYourWritesMiddleware"]
 
+log = get_logger()
 COOKIE = "pa_db_rw"
 HEADER = "x-pa-db-rw"
 
@@ -75,7 +77,12 @@ class ReadYourWritesMiddleware:
 
     async def _attach(self, message: Message, session: Session) -> None:
         if session.mark is not None and session.mark.pending:
-            await self.db.replicas.resolve_pending()
+            try:
+                await self.db.replicas.resolve_pending()
+            except Exception as exc:  # the response must not fail for this
+                # Sent as position 0: still pending on the next request, which then reads the
+                # primary until the lag monitor's sample of the primary resolves it.
+                log.warning("db.read_your_writes.unresolved", error_class=type(exc).__name__)
         mark = session.mark
         if mark is None:
             return
