@@ -364,3 +364,37 @@ async def test_middleware_resolves_a_pending_mark_and_survives_a_dead_primary() 
                 orphan = await client.post("/?kill=1")
             assert orphan.status_code == 200
             assert _lsn(orphan.headers["x-pa-db-rw"]) == 0  # still pending: primary reads
+
+
+async def test_first_write_after_an_idle_spell_is_not_read_as_the_idle_time(
+    topo: ReplicaTopology,
+) -> None:
+    """now() - pg_last_xact_replay_timestamp() is the whole idle spell for the first unreplayed
+    WAL; the monitor bounds it by the time since it last saw the replica caught up."""
+    standby = topo.standbys[0]
+    env = {
+        "DATABASE_REPLICA_URLS": standby.url,
+        "DB_REPLICA_CHECK_INTERVAL": "0.1",
+        "DB_REPLICA_MAX_LAG_MS": "700",
+    }
+    async with replicated(topo.primary.url, **env) as db:
+        (node,) = db.replicas.nodes
+        await asyncio.sleep(1.5)  # idle: no commit for longer than the limit
+        assert node.state == "ok" and node.lag_seconds == 0
+        topo.pause_replay(standby)
+        try:
+            async with db.begin() as conn:
+                await conn.execute(text("INSERT INTO items VALUES (60000) ON CONFLICT DO NOTHING"))
+            raw = topo.query(
+                standby,
+                "SELECT extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8",
+            )
+            assert isinstance(raw, float) and raw > 1.5  # what the bare formula would report
+            checks = node.checks
+            await wait_for(lambda: node.checks >= checks + 2)
+            assert node.lag_seconds is not None and node.lag_seconds < 0.7
+            assert node.state == "ok"
+            # Still paused: the bound grows with time, and the replica leaves on schedule.
+            await wait_for(lambda: node.state == "lagging")
+        finally:
+            topo.resume_replay(standby)

@@ -7,8 +7,13 @@ not traced)::
     0 when receive LSN = replay LSN, else now() - pg_last_xact_replay_timestamp()
 
 The correction keeps an idle primary from reading as growing lag (postgres_exporter does the
-same). On the primary, ``pg_current_wal_lsn()``: lag in bytes is its position minus the replica's
-replay position, and the router uses the sample (with the time its query started) to resolve
+same). A second bound handles the other side of it: when a primary that idled writes again, the
+first WAL not yet replayed makes ``now() - pg_last_xact_replay_timestamp()`` the whole idle time;
+but that WAL cannot be older than the last check that saw the replica fully caught up, so the lag
+is at most the time since that check (``Node.observe`` takes the smaller bound).
+
+On the primary, ``pg_current_wal_lsn()``: lag in bytes is its position minus the replica's replay
+position, and the router uses the sample (with the time its query started) to resolve
 read-your-writes marks whose position was not known.
 
 A replica further behind than ``DB_REPLICA_MAX_LAG_MS``, not in recovery (a primary behind a
@@ -32,6 +37,7 @@ __all__ = ["PRIMARY_SQL", "REPLICA_SQL", "LagMonitor"]
 
 REPLICA_SQL = (
     "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text, "
+    "pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn(), "
     "CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 "
     "ELSE COALESCE(EXTRACT(epoch FROM now() - pg_last_xact_replay_timestamp()), 0) END::float8"
 )
@@ -145,8 +151,11 @@ class LagMonitor:
 
     async def _check_replica(self, node: Node) -> None:
         self.queries += 1
+        checked_at = time.monotonic()
         try:
-            in_recovery, replay, seconds = await _fetchrow(node, REPLICA_SQL, self.timeout)
+            in_recovery, replay, caught_up, seconds = await _fetchrow(
+                node, REPLICA_SQL, self.timeout
+            )
         except Exception as exc:
             self._transition(node, node.unreachable(), reason=type(exc).__name__)
             return
@@ -159,6 +168,8 @@ class LagMonitor:
             replay_lsn=replay_lsn,
             lag_bytes=lag_bytes,
             lag_seconds=float(seconds) if isinstance(seconds, int | float) else 0.0,
+            caught_up=caught_up is True,
+            checked_at=checked_at,
         )
         self._transition(node, node.observe(sample, self.max_lag_seconds), reason=None)
 

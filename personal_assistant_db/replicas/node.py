@@ -7,6 +7,7 @@ created and disposed by the Database that owns them.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Literal
 
@@ -51,6 +52,8 @@ class LagSample:
     replay_lsn: int | None
     lag_bytes: int | None
     lag_seconds: float
+    caught_up: bool = False  # receive LSN = replay LSN
+    checked_at: float = 0.0  # time.monotonic() when the check's query was sent
 
 
 class Node:
@@ -70,6 +73,8 @@ class Node:
         self.replay_lsn: int | None = None
         self.checks = 0
         self.check_failures = 0
+        #: time.monotonic() of the last check that saw receive LSN = replay LSN.
+        self.caught_up_at: float | None = None
         #: The last state the monitor logged (it logs changes only).
         self.logged_state: str | None = None
 
@@ -99,10 +104,16 @@ class Node:
         self.checks += 1
         self.replay_lsn = sample.replay_lsn
         self.lag_bytes = sample.lag_bytes
-        self.lag_seconds = sample.lag_seconds
+        lag = sample.lag_seconds
+        if sample.caught_up:
+            self.caught_up_at = sample.checked_at
+        elif self.caught_up_at is not None:
+            # Unreplayed WAL arrived after the last check that saw none: it is no older.
+            lag = min(lag, max(0.0, time.monotonic() - self.caught_up_at))
+        self.lag_seconds = lag
         if not sample.in_recovery:
             self.state = "not_in_recovery"
-        elif sample.lag_seconds > max_lag_seconds:
+        elif lag > max_lag_seconds:
             self.state = "lagging"
         else:
             self.state = "ok"

@@ -114,6 +114,7 @@ class ReplicaSet:
             if engine is not None:
                 await engine.dispose()
             node.state = "starting"
+            node.caught_up_at = None
             node.logged_state = None
 
     # -- write tracking ----------------------------------------------------------------------
