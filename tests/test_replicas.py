@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from personal_assistant_db import Database, ReadYourWritesMiddleware
+from personal_assistant_db import Database, DatabaseNotStarted, ReadYourWritesMiddleware
 from personal_assistant_db.replicas import is_write
 from personal_assistant_db.replicas.consistency import open_session
 from personal_assistant_db.testing import ReplicaTopology, started_database
@@ -398,3 +398,12 @@ async def test_first_write_after_an_idle_spell_is_not_read_as_the_idle_time(
             await wait_for(lambda: node.state == "lagging")
         finally:
             topo.resume_replay(standby)
+
+
+async def test_read_before_start_names_the_problem(topo: ReplicaTopology) -> None:
+    db = Database.from_env({"DATABASE_URL": topo.primary.url, **replica_env(topo)})
+    with pytest.raises(DatabaseNotStarted):
+        db.read()
+    with pytest.raises(DatabaseNotStarted):
+        await db.run_read(lambda conn: conn.scalar(PORT))
+    assert [n.engine for n in db.nodes] == [None, None, None]
