@@ -19,20 +19,14 @@ from psycopg import sql
 from sqlalchemy.engine import URL
 
 from .errors import MigrationError
-from .retry import sqlstate_of
+from .retry import describe
 from .settings import Settings
-from .urls import UrlError, parse_database_url, to_sync
+from .urls import UrlError, parse_database_url, render_url, to_sync
 
 __all__ = ["APPLICATION_NAME", "Target", "target_of"]
 
 APPLICATION_NAME = "pa-db-migrate"
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
-_CONNECT_HINTS = {
-    "3D000": "the database does not exist: create it or fix the name in the URL",
-    "28P01": "authentication failed: check the user and password",
-    "28000": "the server rejected the user (pg_hba.conf or role)",
-    "42501": "permission denied to connect",
-}
 
 
 @dataclass(frozen=True)
@@ -54,7 +48,7 @@ class Target:
 
     @property
     def safe_url(self) -> str:
-        return self.url.render_as_string(hide_password=True)
+        return render_url(self.url)
 
     def options(self) -> str:
         """libpq ``options``: the URL's own (if any), then our two timeouts."""
@@ -120,15 +114,7 @@ class Target:
 
 
 def _why(exc: BaseException) -> str:
-    state = sqlstate_of(exc)
-    if state in _CONNECT_HINTS:
-        return _CONNECT_HINTS[state]
-    text = str(exc)
-    if "does not exist" in text and "database" in text:
-        return _CONNECT_HINTS["3D000"]
-    if "password authentication failed" in text:
-        return _CONNECT_HINTS["28P01"]
-    return f"{type(exc).__name__} (is the server running and the host/port right?)"
+    return describe(exc)[1]  # the app's own hint table (retry.CONNECT_HINTS)
 
 
 def target_of(
@@ -144,7 +130,7 @@ def target_of(
         statement = settings_or_url.migrate_statement_timeout_ms
     else:
         raw = (
-            settings_or_url.render_as_string(hide_password=False)
+            render_url(settings_or_url, hide_secrets=False)
             if isinstance(settings_or_url, URL)
             else settings_or_url
         )

@@ -7,7 +7,9 @@ Nothing else in the package reads ``os.environ`` (OpenTelemetry's own ``OTEL_*``
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
@@ -16,7 +18,8 @@ from urllib.parse import unquote
 from sqlalchemy.engine import URL
 
 from .errors import ConfigurationError, SettingProblem
-from .urls import UrlError, parse_database_url, to_sync
+from .logging import get_logger
+from .urls import UrlError, looks_secret, parse_database_url, render_url, to_sync
 
 __all__ = ["PROFILES", "Settings"]
 
@@ -266,11 +269,12 @@ class Settings:
             try:
                 values[f.name] = f.metadata["parse"](env[name])
             except ValueError:
-                shown = "(hidden)" if f.name == "health_token" else repr(env[name][:40])
+                shown = "(hidden)" if looks_secret(name) else repr(env[name][:40])
                 problems.append(
                     SettingProblem(name, f"invalid value {shown}", f.metadata["expected"])
                 )
         values.update(overrides)
+        _warn_unknown(env)
         if problems:
             raise ConfigurationError(_scrub(problems, raw_url or ""))
         return cls(**values)
@@ -295,8 +299,8 @@ class Settings:
 
     @property
     def safe_url(self) -> str:
-        """The URL with the password replaced by ``***``: for logs and errors."""
-        return self.url.render_as_string(hide_password=True)
+        """The URL with the password and secret query values as ``***``: for logs and errors."""
+        return render_url(self.url)
 
     def asyncpg_connect_args(self) -> dict[str, Any]:
         """``connect_args`` for create_async_engine: timeouts and server settings."""
@@ -309,12 +313,49 @@ class Settings:
         return args
 
 
+def known_variables() -> list[str]:
+    """Every environment variable Settings reads."""
+    return ["DATABASE_URL", "DB_ENV", *(f.metadata["env"] for f in fields(Settings) if f.metadata)]
+
+
+_warned_unknown: set[str] = set()  # process-wide: each unknown name is reported once
+
+
+def _warn_unknown(env: Mapping[str, str]) -> None:
+    """Log once per name for a ``DB_*`` variable that is not a setting (``DB_POOLSIZE``)."""
+    known = known_variables()
+    for name in sorted(n for n in env if n.upper().startswith("DB_") and n not in known):
+        if name in _warned_unknown:
+            continue
+        _warned_unknown.add(name)
+        close = closest_variable(name)
+        get_logger().warning(
+            "db.settings.unknown_variable",
+            variable=name,
+            did_you_mean=close,
+            hint=f"{name} is not a personal_assistant_db setting and is ignored"
+            + (f"; did you mean {close}?" if close else " (see docs/configuration.md)"),
+        )
+
+
+def closest_variable(name: str) -> str | None:
+    """The known variable ``name`` was most likely meant to be (difflib), or None."""
+    close = difflib.get_close_matches(name.upper(), known_variables(), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
 def _scrub(problems: list[SettingProblem], raw_url: str) -> list[SettingProblem]:
-    """Belt and braces: no problem text may carry the URL's password, even an unparsable URL's."""
+    """Belt and braces: no problem text may carry anything that could be the URL's password
+    (userinfo up to the last '@', secret query values), even from a URL that did not parse."""
     rest = raw_url.split("://", 1)[-1]
-    userinfo = rest.rsplit("@", 1)[0] if "@" in rest else ""
-    secret = userinfo.split(":", 1)[1] if ":" in userinfo else ""
-    secrets = {x for x in (secret, unquote(secret)) if x}
+    candidates = set()
+    if "@" in rest:
+        userinfo = rest.rsplit("@", 1)[0]
+        candidates.update({userinfo, userinfo.split(":", 1)[-1]})
+    for key, value in re.findall(r"[?&]([^=&#]*)=([^&#]*)", raw_url):
+        if looks_secret(key):
+            candidates.add(value)
+    secrets = {x for c in candidates for x in (c, unquote(c)) if x}
     if not secrets:
         return problems
     scrubbed = []

@@ -19,9 +19,15 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import ExitStack
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from personal_assistant_db import Database
 from personal_assistant_db.testing import ThrowawayServer, embedded_server_url, fresh_database
+
+# Two cores shared with other jobs: generation speed and per-example time vary with load, and a
+# timing health check failing would say nothing about the code under test.
+settings.register_profile("shared-cpu", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("shared-cpu")
 
 
 @pytest.fixture(scope="session")
