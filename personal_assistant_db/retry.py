@@ -2,48 +2,40 @@
 
 SQLAlchemy 2.0 passes some asyncpg errors through raw and wraps others in ``DBAPIError``
 (2.1 wraps more of them), so the chain of causes is walked for an SQLSTATE or an OSError.
-psycopg (``pa-db migrate``) reports connect failures as ``OperationalError`` text without an
-SQLSTATE, so its text picks the hint; the text itself is never shown. ``CONNECT_HINTS`` is the one
-table both the app and the CLI answer from.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-__all__ = ["CONNECT_HINTS", "describe", "is_transient", "sqlstate_of"]
+__all__ = ["CONNECT_HINTS", "connect_hint", "describe", "is_transient", "sqlstate_of"]
 
 # too many connections, out of memory, server shutting down / starting up, connection failures
 TRANSIENT_SQLSTATES = frozenset(
     {"53300", "53400", "57P01", "57P02", "57P03", "08000", "08001", "08003", "08004", "08006"}
 )
-# SQLSTATE (or a failure kind) -> what to do about it.
+#: The one table of connect hints, used by the app's startup and by ``pa-db migrate``; ``{url}``
+#: names where the URL came from (DATABASE_URL, --database ...).
 CONNECT_HINTS = {
-    "28P01": "authentication failed: check the user and password in DATABASE_URL",
-    "28000": "the server rejected the user (pg_hba.conf or role): check DATABASE_URL's user",
-    "3D000": "the database does not exist: create it or fix the name in DATABASE_URL",
+    "28P01": "authentication failed: check the user and password in {url}",
+    "28000": "the server rejected the user (pg_hba.conf or role): check {url}'s user",
+    "3D000": "the database does not exist: create it or fix the name in {url}",
     "42501": "permission denied to connect: grant CONNECT on the database",
-    "53300": "too many connections: the server is at max_connections (lower DB_POOL_SIZE?)",
-    "57P03": "the server is starting up or shutting down: try again shortly",
-    "refused": "connection refused: is PostgreSQL running and listening there?",
-    "timeout": "timed out: host unreachable or too slow (see DB_CONNECT_TIMEOUT)",
-    "network": "network error while connecting (host name, route or socket path)",
+    "53300": "the server has no free connection slots (max_connections): retry or lower pool sizes",
+    "57P03": "the server is starting up or shutting down: retry shortly",
 }
-# Lower-case fragments of libpq's connect errors (psycopg) -> the key in CONNECT_HINTS.
-_LIBPQ_TEXT = (
+_REFUSED = "connection refused: is PostgreSQL running and listening at {url}'s host and port?"
+_TIMED_OUT = "timed out: host unreachable or too slow (see DB_CONNECT_TIMEOUT)"
+_NETWORK = "network error while connecting (host name, route or socket path in {url})"
+# Drivers that report a failed connect only as text (psycopg's OperationalError): matched here,
+# never echoed, since server text may quote the user or the database.
+_TEXT_SIGNS = (
     ("password authentication failed", "28P01"),
-    ("no password supplied", "28P01"),
-    ("no pg_hba.conf entry", "28000"),
-    ("role", "28000"),
-    ("database", "3D000"),
-    ("too many clients", "53300"),
-    ("the database system is", "57P03"),
+    ("does not exist", "3D000"),
     ("connection refused", "refused"),
     ("no such file or directory", "refused"),
     ("timeout expired", "timeout"),
     ("could not translate host name", "network"),
-    ("name or service not known", "network"),
-    ("network is unreachable", "network"),
 )
 
 
@@ -83,36 +75,36 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
-def _libpq_kind(exc: BaseException) -> str | None:
-    if type(exc).__module__.split(".")[0] != "psycopg":
-        return None
-    text = str(exc).lower()
-    for fragment, kind in _LIBPQ_TEXT:
-        if fragment in text and (kind not in {"28000", "3D000"} or "does not exist" in text):
-            return kind
-    return None
+def connect_hint(exc: BaseException, url: str = "DATABASE_URL") -> str:
+    """A safe, actionable hint for a failed connect. Never contains the server's message text."""
+    code = sqlstate_of(exc)
+    if code in CONNECT_HINTS:
+        return f"{CONNECT_HINTS[code].format(url=url)} (SQLSTATE {code})"
+    if code is not None:
+        return f"server refused the connection (SQLSTATE {code})"
+    for item in _chain(exc):
+        if isinstance(item, ConnectionRefusedError | FileNotFoundError):
+            return _REFUSED.format(url=url)
+        if isinstance(item, TimeoutError):
+            return _TIMED_OUT
+        if isinstance(item, OSError):
+            return _NETWORK.format(url=url)
+    text = " ".join(str(item) for item in _chain(exc)).lower()
+    for sign, kind in _TEXT_SIGNS:
+        if sign in text:
+            if kind in CONNECT_HINTS:
+                return CONNECT_HINTS[kind].format(url=url)
+            return {"refused": _REFUSED, "timeout": _TIMED_OUT, "network": _NETWORK}[kind].format(
+                url=url
+            )
+    return "unexpected error while connecting (is the server running and the host/port right?)"
 
 
 def describe(exc: BaseException) -> tuple[str, str]:
-    """(cause class name, a safe hint from CONNECT_HINTS). Never the server's own text."""
-    code = sqlstate_of(exc)
+    """(cause class name, a safe hint). Never returns the server's own message text."""
     innermost = exc
     for item in _chain(exc):
         innermost = item
         if getattr(item, "sqlstate", None) or isinstance(item, OSError):
             break
-    name = type(innermost).__name__
-    if code is None:
-        code = _libpq_kind(innermost)
-    if code in CONNECT_HINTS:
-        suffix = f" (SQLSTATE {code})" if code[0].isdigit() else ""
-        return name, CONNECT_HINTS[code] + suffix
-    if code is not None:
-        return name, f"server refused the connection (SQLSTATE {code})"
-    if isinstance(innermost, ConnectionRefusedError | FileNotFoundError):
-        return name, CONNECT_HINTS["refused"]
-    if isinstance(innermost, TimeoutError):
-        return name, CONNECT_HINTS["timeout"]
-    if isinstance(innermost, OSError):
-        return name, CONNECT_HINTS["network"]
-    return name, "unexpected error while connecting"
+    return type(innermost).__name__, connect_hint(exc)

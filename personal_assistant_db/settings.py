@@ -18,7 +18,7 @@ from urllib.parse import unquote
 from sqlalchemy.engine import URL
 
 from .errors import ConfigurationError, SettingProblem
-from .logging import get_logger
+from .logs import get_logger
 from .urls import UrlError, looks_secret, parse_database_url, render_url, to_sync
 
 __all__ = ["PROFILES", "Settings"]

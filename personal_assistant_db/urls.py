@@ -26,6 +26,7 @@ from sqlalchemy.engine import URL
 __all__ = [
     "ASYNC_DRIVER",
     "KNOWN_PARAMS",
+    "MASK",
     "SYNC_DRIVER",
     "UrlError",
     "is_public_param",

@@ -26,7 +26,7 @@ from structlog.testing import capture_logs
 
 from personal_assistant_db import ConfigurationError, ConnectError, Database, Settings
 from personal_assistant_db.cli import main
-from personal_assistant_db.logging import redact_secrets
+from personal_assistant_db.logs import redact_secrets
 
 CORE = "Kanary9zQ"  # what must never show
 DELIMITERS = "@:/?#%&=+!$'()*,;[]~.-_ "

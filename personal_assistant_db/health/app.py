@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..alerts import AlertManager, AlertRule, Sink, default_rules
+from .alerts import AlertManager, AlertRule, Sink, default_rules
 from .checks import Check, DatabaseCheck, LivenessCheck, MigrationsCheck, PoolCheck
 from .dashboard import CSP, render_dashboard
 from .monitor import HealthMonitor, TelemetrySource
@@ -122,7 +122,9 @@ def health_app(
             return Response(b"not found\n", 404, _NO_STORE, "text/plain")
         if s.metrics_require_token and not _authorized(request, s.health_token):
             return Response(b"token required\n", 401, _NO_STORE, "text/plain")
-        body, media = telemetry.prometheus_exposition(request.headers.get("accept"))
+        body, media = telemetry.prometheus_exposition(
+            ", ".join(request.headers.getlist("accept"))  # repeated fields form one list (RFC 9110)
+        )
         return Response(b"" if request.method == "HEAD" else body, 200, _NO_STORE, media)
 
     async def dashboard(request: Request) -> Response:
