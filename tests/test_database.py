@@ -7,6 +7,7 @@ import socket
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -94,8 +95,8 @@ async def test_missing_database_fails_at_once_without_retry(server_url: str) -> 
     assert not db.started
 
 
-def test_wrong_password_fails_at_once_and_never_shows_it() -> None:
-    server = ThrowawayServer(password=CANARY)
+def test_wrong_password_fails_at_once_and_never_shows_it(postgres_bindir: Path | None) -> None:
+    server = ThrowawayServer(password=CANARY, bindir=postgres_bindir)
     server.start()
     try:
         wrong = server.url.replace(CANARY, CANARY + "-wrong")
