@@ -20,6 +20,7 @@ from unittest import mock
 from urllib.parse import quote
 
 import pytest
+import structlog
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
@@ -71,8 +72,12 @@ def environment(env: dict[str, str]) -> Iterator[None]:
 
 def cli_output(env: dict[str, str], *args: str) -> str:
     out, err = io.StringIO(), io.StringIO()
-    with environment(env), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(["settings", *args])
+    saved = structlog.get_config()  # main() configures structlog, as the host it is
+    try:
+        with environment(env), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(["settings", *args])
+    finally:
+        structlog.configure(**saved)
     text = out.getvalue() + err.getvalue()
     assert code in (0, 2), text
     if "--json" in args:
@@ -107,6 +112,7 @@ def test_the_canary_never_shows(
         "DB_CONNECT_RETRY_DEADLINE": "0.05",
         "DB_CONNECT_RETRY_INITIAL": "0.01",
         "DB_CONNECT_RETRY_MAX": "0.02",
+        "DB_PASWORD": canary,  # an unknown variable, reported by name (never by value)
     }
     shown: list[str] = []
     with capture_logs() as logs:
