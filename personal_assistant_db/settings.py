@@ -7,18 +7,25 @@ Nothing else in the package reads ``os.environ`` (OpenTelemetry's own ``OTEL_*``
 
 from __future__ import annotations
 
-import difflib
 import os
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
-from urllib.parse import unquote
 
 from sqlalchemy.engine import URL
 
+from .environment import (
+    app_name,
+    choice,
+    closest,
+    decimal,
+    parse_bool,
+    scrub,
+    secret,
+    warn_unknown,
+    whole,
+)
 from .errors import ConfigurationError, SettingProblem
-from .logs import get_logger
 from .urls import UrlError, looks_secret, parse_database_url, render_url, to_sync
 
 __all__ = ["PROFILES", "Settings"]
@@ -64,60 +71,6 @@ PROFILES: dict[str, dict[str, Any]] = {
 }
 
 
-def _parse_bool(raw: str) -> bool:
-    value = raw.strip().lower()
-    if value in {"1", "true", "yes", "on"}:
-        return True
-    if value in {"0", "false", "no", "off"}:
-        return False
-    raise ValueError
-
-
-def _int(minimum: int) -> Callable[[str], int]:
-    def parse(raw: str) -> int:
-        value = int(raw.strip())
-        if value < minimum:
-            raise ValueError
-        return value
-
-    return parse
-
-
-def _float(minimum: float, *, strict: bool = False) -> Callable[[str], float]:
-    def parse(raw: str) -> float:
-        value = float(raw.strip())
-        if value != value or value in (float("inf"), float("-inf")):
-            raise ValueError
-        if value < minimum or (strict and value == minimum):
-            raise ValueError
-        return value
-
-    return parse
-
-
-def _choice(*options: str) -> Callable[[str], str]:
-    def parse(raw: str) -> str:
-        value = raw.strip().lower()
-        if value not in options:
-            raise ValueError
-        return value
-
-    return parse
-
-
-def _app_name(raw: str) -> str:
-    value = raw.strip()
-    if not value or len(value.encode()) > 63 or not value.isprintable():
-        raise ValueError
-    return value
-
-
-def _secret(raw: str) -> str:
-    if len(raw) < 16:
-        raise ValueError
-    return raw
-
-
 def _var(env: str, parse: Callable[[str], Any], expected: str, **kw: Any) -> Any:
     return field(metadata={"env": env, "parse": parse, "expected": expected}, **kw)
 
@@ -128,91 +81,91 @@ class Settings:
 
     url: URL = field(repr=False)
     env: Profile = "production"
-    pool_size: int = _var("DB_POOL_SIZE", _int(1), "a whole number >= 1, e.g. 10", default=10)
-    max_overflow: int = _var("DB_MAX_OVERFLOW", _int(0), "a whole number >= 0", default=10)
+    pool_size: int = _var("DB_POOL_SIZE", whole(1), "a whole number >= 1, e.g. 10", default=10)
+    max_overflow: int = _var("DB_MAX_OVERFLOW", whole(0), "a whole number >= 0", default=10)
     pool_timeout: float = _var(
-        "DB_POOL_TIMEOUT", _float(0, strict=True), "seconds > 0, e.g. 30", default=30.0
+        "DB_POOL_TIMEOUT", decimal(0, strict=True), "seconds > 0, e.g. 30", default=30.0
     )
     pool_recycle: int = _var(
-        "DB_POOL_RECYCLE", _int(-1), "whole seconds (-1 disables), e.g. 3600", default=3600
+        "DB_POOL_RECYCLE", whole(-1), "whole seconds (-1 disables), e.g. 3600", default=3600
     )
-    pool_pre_ping: bool = _var("DB_POOL_PRE_PING", _parse_bool, "true or false", default=True)
-    pool_use_lifo: bool = _var("DB_POOL_USE_LIFO", _parse_bool, "true or false", default=False)
+    pool_pre_ping: bool = _var("DB_POOL_PRE_PING", parse_bool, "true or false", default=True)
+    pool_use_lifo: bool = _var("DB_POOL_USE_LIFO", parse_bool, "true or false", default=False)
     connect_timeout: float = _var(
-        "DB_CONNECT_TIMEOUT", _float(0, strict=True), "seconds > 0, e.g. 10", default=10.0
+        "DB_CONNECT_TIMEOUT", decimal(0, strict=True), "seconds > 0, e.g. 10", default=10.0
     )
     command_timeout: float = _var(
-        "DB_COMMAND_TIMEOUT", _float(0), "seconds (0 = none), e.g. 60", default=0.0
+        "DB_COMMAND_TIMEOUT", decimal(0), "seconds (0 = none), e.g. 60", default=0.0
     )
     statement_timeout_ms: int = _var(
-        "DB_STATEMENT_TIMEOUT_MS", _int(0), "milliseconds (0 = none), e.g. 30000", default=30_000
+        "DB_STATEMENT_TIMEOUT_MS", whole(0), "milliseconds (0 = none), e.g. 30000", default=30_000
     )
     application_name: str = _var(
         "DB_APPLICATION_NAME",
-        _app_name,
+        app_name,
         "printable text of at most 63 bytes",
         default="personal-assistant-db",
     )
     startup_mode: StartupMode = _var(
         "DB_STARTUP_MODE",
-        _choice("fail_fast", "degraded"),
+        choice("fail_fast", "degraded"),
         "fail_fast or degraded",
         default="fail_fast",
     )
     connect_retry_deadline: float = _var(
-        "DB_CONNECT_RETRY_DEADLINE", _float(0), "seconds >= 0, e.g. 30", default=30.0
+        "DB_CONNECT_RETRY_DEADLINE", decimal(0), "seconds >= 0, e.g. 30", default=30.0
     )
     connect_retry_initial: float = _var(
-        "DB_CONNECT_RETRY_INITIAL", _float(0, strict=True), "seconds > 0, e.g. 0.1", default=0.1
+        "DB_CONNECT_RETRY_INITIAL", decimal(0, strict=True), "seconds > 0, e.g. 0.1", default=0.1
     )
     connect_retry_max: float = _var(
-        "DB_CONNECT_RETRY_MAX", _float(0, strict=True), "seconds > 0, e.g. 5", default=5.0
+        "DB_CONNECT_RETRY_MAX", decimal(0, strict=True), "seconds > 0, e.g. 5", default=5.0
     )
     warmup_connections: int = _var(
-        "DB_WARMUP_CONNECTIONS", _int(0), "a whole number >= 0, at most DB_POOL_SIZE", default=2
+        "DB_WARMUP_CONNECTIONS", whole(0), "a whole number >= 0, at most DB_POOL_SIZE", default=2
     )
     health_token: str | None = _var(
-        "DB_HEALTH_TOKEN", _secret, "a random string of 16+ characters", default=None, repr=False
+        "DB_HEALTH_TOKEN", secret, "a random string of 16+ characters", default=None, repr=False
     )
     health_timeout: float = _var(
         "DB_HEALTH_TIMEOUT",
-        _float(0, strict=True),
+        decimal(0, strict=True),
         "seconds > 0, below your probe timeout (Kubernetes default: 1), e.g. 0.8",
         default=0.8,
     )
     health_checkout_timeout: float = _var(
-        "DB_HEALTH_CHECKOUT_TIMEOUT", _float(0, strict=True), "seconds > 0, e.g. 0.2", default=0.2
+        "DB_HEALTH_CHECKOUT_TIMEOUT", decimal(0, strict=True), "seconds > 0, e.g. 0.2", default=0.2
     )
-    health_ttl: float = _var("DB_HEALTH_TTL", _float(0), "seconds >= 0, e.g. 1", default=1.0)
+    health_ttl: float = _var("DB_HEALTH_TTL", decimal(0), "seconds >= 0, e.g. 1", default=1.0)
     health_fail_ttl: float = _var(
-        "DB_HEALTH_FAIL_TTL", _float(0), "seconds >= 0, e.g. 0.5", default=0.5
+        "DB_HEALTH_FAIL_TTL", decimal(0), "seconds >= 0, e.g. 0.5", default=0.5
     )
     metrics_require_token: bool = _var(
-        "DB_METRICS_REQUIRE_TOKEN", _parse_bool, "true or false", default=False
+        "DB_METRICS_REQUIRE_TOKEN", parse_bool, "true or false", default=False
     )
-    tracing: bool = _var("DB_TRACING", _parse_bool, "true or false", default=True)
-    trace_connect: bool = _var("DB_TRACE_CONNECT", _parse_bool, "true or false", default=False)
+    tracing: bool = _var("DB_TRACING", parse_bool, "true or false", default=True)
+    trace_connect: bool = _var("DB_TRACE_CONNECT", parse_bool, "true or false", default=False)
     trace_query_text: QueryText = _var(
-        "DB_TRACE_QUERY_TEXT", _choice("redact", "omit"), "redact or omit", default="redact"
+        "DB_TRACE_QUERY_TEXT", choice("redact", "omit"), "redact or omit", default="redact"
     )
     latency_window: float = _var(
-        "DB_LATENCY_WINDOW", _float(0, strict=True), "seconds > 0, e.g. 300", default=300.0
+        "DB_LATENCY_WINDOW", decimal(0, strict=True), "seconds > 0, e.g. 300", default=300.0
     )
     query_p95_budget_ms: float = _var(
         "DB_QUERY_P95_BUDGET_MS",
-        _float(0, strict=True),
+        decimal(0, strict=True),
         "milliseconds > 0, e.g. 100",
         default=100.0,
     )
     slow_query_ms: float = _var(
-        "DB_SLOW_QUERY_MS", _float(0), "milliseconds (0 = off), e.g. 500", default=500.0
+        "DB_SLOW_QUERY_MS", decimal(0), "milliseconds (0 = off), e.g. 500", default=500.0
     )
     migrate_lock_timeout_ms: int = _var(
-        "DB_MIGRATE_LOCK_TIMEOUT_MS", _int(0), "milliseconds (0 = none), e.g. 5000", default=5_000
+        "DB_MIGRATE_LOCK_TIMEOUT_MS", whole(0), "milliseconds (0 = none), e.g. 5000", default=5_000
     )
     migrate_statement_timeout_ms: int = _var(
         "DB_MIGRATE_STATEMENT_TIMEOUT_MS",
-        _int(0),
+        whole(0),
         "milliseconds (0 = none), e.g. 60000",
         default=60_000,
     )
@@ -274,9 +227,9 @@ class Settings:
                     SettingProblem(name, f"invalid value {shown}", f.metadata["expected"])
                 )
         values.update(overrides)
-        _warn_unknown(env)
+        warn_unknown(env, known_variables())
         if problems:
-            raise ConfigurationError(_scrub(problems, raw_url or ""))
+            raise ConfigurationError(scrub(problems, raw_url or ""))
         return cls(**values)
 
     def __repr__(self) -> str:
@@ -318,53 +271,9 @@ def known_variables() -> list[str]:
     return ["DATABASE_URL", "DB_ENV", *(f.metadata["env"] for f in fields(Settings) if f.metadata)]
 
 
-_warned_unknown: set[str] = set()  # process-wide: each unknown name is reported once
-
-
-def _warn_unknown(env: Mapping[str, str]) -> None:
-    """Log once per name for a ``DB_*`` variable that is not a setting (``DB_POOLSIZE``)."""
-    known = known_variables()
-    for name in sorted(n for n in env if n.upper().startswith("DB_") and n not in known):
-        if name in _warned_unknown:
-            continue
-        _warned_unknown.add(name)
-        close = closest_variable(name)
-        get_logger().warning(
-            "db.settings.unknown_variable",
-            variable=name,
-            did_you_mean=close,
-            hint=f"{name} is not a personal_assistant_db setting and is ignored"
-            + (f"; did you mean {close}?" if close else " (see docs/configuration.md)"),
-        )
-
-
 def closest_variable(name: str) -> str | None:
     """The known variable ``name`` was most likely meant to be (difflib), or None."""
-    close = difflib.get_close_matches(name.upper(), known_variables(), n=1, cutoff=0.6)
-    return close[0] if close else None
-
-
-def _scrub(problems: list[SettingProblem], raw_url: str) -> list[SettingProblem]:
-    """Belt and braces: no problem text may carry anything that could be the URL's password
-    (userinfo up to the last '@', secret query values), even from a URL that did not parse."""
-    rest = raw_url.split("://", 1)[-1]
-    candidates = set()
-    if "@" in rest:
-        userinfo = rest.rsplit("@", 1)[0]
-        candidates.update({userinfo, userinfo.split(":", 1)[-1]})
-    for key, value in re.findall(r"[?&]([^=&#]*)=([^&#]*)", raw_url):
-        if looks_secret(key):
-            candidates.add(value)
-    secrets = {x for c in candidates for x in (c, unquote(c)) if x}
-    if not secrets:
-        return problems
-    scrubbed = []
-    for p in problems:
-        text = p.problem
-        for value in sorted(secrets, key=len, reverse=True):
-            text = text.replace(value, "***")
-        scrubbed.append(SettingProblem(p.variable, text, p.expected))
-    return scrubbed
+    return closest(name, known_variables())
 
 
 def _cross_checks(s: Settings) -> list[SettingProblem]:

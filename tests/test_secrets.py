@@ -1,5 +1,6 @@
 """A password put anywhere a user could put it never shows: not in an error, a repr, a log line,
-a ConnectTimeout, or ``pa-db settings`` (text and --json).
+a ConnectTimeout, ``pa-db settings`` (text and --json), ``pa-db migrate status --database`` or
+``pa-db doctor``.
 
 The canary is the password a user meant to give. It goes raw or percent-encoded into the userinfo,
 into ``?password=`` (and the other secret parameters, in any case), after an extra ``/`` (so it
@@ -71,11 +72,12 @@ def environment(env: dict[str, str]) -> Iterator[None]:
 
 
 def cli_output(env: dict[str, str], *args: str) -> str:
+    """``pa-db ARGS`` in-process: stdout and stderr (its logs included)."""
     out, err = io.StringIO(), io.StringIO()
     saved = structlog.get_config()  # main() configures structlog, as the host it is
     try:
         with environment(env), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(["settings", *args])
+            code = main(list(args))
     finally:
         structlog.configure(**saved)
     text = out.getvalue() + err.getvalue()
@@ -125,8 +127,10 @@ def test_the_canary_never_shows(
             shown += [repr(s), s.safe_url, repr(db)]
             shown.append(asyncio.run(start_and_fail(db)))
     shown.append(str(logs))
-    shown.append(cli_output(env))
-    shown.append(cli_output(env, "--json"))
+    shown.append(cli_output(env, "settings"))
+    shown.append(cli_output(env, "settings", "--json"))
+    shown.append(cli_output({}, "migrate", "status", "--database", raw))  # psycopg's path
+    shown.append(cli_output(env, "doctor"))
     # The host's own log lines with the raw URL in free text, through redact_secrets.
     event = {"event": f"connecting to {raw} now", "dsn": raw, "detail": f"url={raw}"}
     if not any(c.isspace() for c in canary):  # a raw space ends a value in free text
