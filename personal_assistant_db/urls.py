@@ -244,13 +244,22 @@ def _rename_query(url: URL, mapping: dict[str, str]) -> URL:
     return url.set(query=query)
 
 
+def _password_from_query(url: URL) -> URL:
+    """``?password=`` becomes the URL's password (it wins over the userinfo's, as in libpq and
+    SQLAlchemy), so that SQLAlchemy's own ``repr`` of the URL or the engine hides it too."""
+    value = url.query.get("password")
+    if not isinstance(value, str):
+        return url
+    return url.set(password=value, query={k: v for k, v in url.query.items() if k != "password"})
+
+
 def to_async(url: URL) -> URL:
     """The asyncpg form of any accepted URL."""
-    url = _normalize_socket_host(url.set(drivername=ASYNC_DRIVER))
+    url = _normalize_socket_host(_password_from_query(url.set(drivername=ASYNC_DRIVER)))
     return _rename_query(url, _SSL_TO_ASYNCPG)
 
 
 def to_sync(url: URL) -> URL:
     """The psycopg 3 form (for yoyo) of any accepted URL."""
-    url = _normalize_socket_host(url.set(drivername=SYNC_DRIVER))
+    url = _normalize_socket_host(_password_from_query(url.set(drivername=SYNC_DRIVER)))
     return _rename_query(url, _SSL_TO_PSYCOPG)

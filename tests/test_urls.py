@@ -31,7 +31,9 @@ hosts = st.one_of(
     st.builds(lambda n: f"/var/run/{n}", names),  # unix-socket directories
 )
 queries = st.dictionaries(
-    st.sampled_from(["application_name", "options", "sslmode", "schema", "sslpassword"]),
+    st.sampled_from(
+        ["application_name", "options", "sslmode", "schema", "sslpassword", "password"]
+    ),
     anything,
     max_size=3,
 )
@@ -145,11 +147,19 @@ def test_bad_and_ambiguous_urls_get_a_clear_error_without_any_url_text(
 
 
 def test_secret_query_parameters_are_hidden_and_others_shown() -> None:
-    raw = "postgresql://u:pw1@h/d?password=pw2&sslpassword=pw3&application_name=shop"
+    raw = "postgresql://u@h/d?sslpassword=pw3&application_name=shop&oauth_client_secret=pw4"
     shown = render_url(parse_database_url(raw))
     assert shown == (
-        "postgresql+asyncpg://u:***@h/d?password=***&sslpassword=***&application_name=shop"
+        "postgresql+asyncpg://u@h/d?sslpassword=***&application_name=shop&oauth_client_secret=***"
     )
+
+
+def test_a_query_password_becomes_the_password_so_sqlalchemy_hides_it_too() -> None:
+    url = parse_database_url("postgresql://u:pw1@h/d?password=hunter2&application_name=shop")
+    assert url.password == "hunter2" and "password" not in url.query  # libpq: the query wins
+    assert to_sync(url).password == "hunter2"
+    for shown in (render_url(url), repr(url), str(url), repr(to_sync(url))):
+        assert "hunter2" not in shown and "application_name=shop" in shown
 
 
 @pytest.mark.parametrize(
