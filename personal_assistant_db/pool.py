@@ -237,6 +237,9 @@ def create_measured_engine(
     URL that turns out to point at a primary still refuses writes).
     """
     s = settings
+    connect_args = s.asyncpg_connect_args()
+    if read_only:
+        connect_args["server_settings"]["default_transaction_read_only"] = "on"
     engine = create_async_engine(
         url,
         poolclass=bind_pool_class(meter),
@@ -246,7 +249,7 @@ def create_measured_engine(
         pool_recycle=s.pool_recycle,
         pool_pre_ping=s.pool_pre_ping,
         pool_use_lifo=s.pool_use_lifo,
-        connect_args=s.asyncpg_connect_args(read_only=read_only),
+        connect_args=connect_args,
     )
     meter.attach(engine.sync_engine)
     return engine

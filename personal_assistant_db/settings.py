@@ -11,12 +11,27 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
-from urllib.parse import unquote
 
 from sqlalchemy.engine import URL
 
+from .environment import (
+    URL_EXPECTED,
+    ReadYourWrites,
+    app_name,
+    choice,
+    closest,
+    decimal,
+    parse_bool,
+    read_your_writes,
+    replica_urls,
+    scrub,
+    secret,
+    warn_unknown,
+    whole,
+)
 from .errors import ConfigurationError, SettingProblem
-from .urls import UrlError, parse_database_url, to_sync
+from .profiles import PROFILES
+from .urls import UrlError, looks_secret, parse_database_url, render_url, to_sync
 
 __all__ = ["MAX_HISTORY_SNAPSHOTS", "PROFILES", "Settings"]
 
@@ -26,122 +41,8 @@ MAX_HISTORY_SNAPSHOTS = 2880
 Profile = Literal["development", "test", "production"]
 StartupMode = Literal["fail_fast", "degraded"]
 QueryText = Literal["redact", "omit"]
-_URL_EXPECTED = (
-    "postgresql://, postgres:// or postgresql+asyncpg:// with a database name, "
-    "e.g. postgresql://app:secret@db:5432/app"
-)
-
-# Defaults per profile. Sizing: HikariCP's formula, connections = cores * 2 + spindles, gives
-# about 10 for a 4-core database server; production allows 10 more as overflow for bursts.
-PROFILES: dict[str, dict[str, Any]] = {
-    "production": {
-        "pool_size": 10,
-        "max_overflow": 10,
-        "pool_timeout": 30.0,
-        "pool_pre_ping": True,
-        "startup_mode": "fail_fast",
-        "connect_retry_deadline": 30.0,
-        "statement_timeout_ms": 30_000,
-        "warmup_connections": 2,
-        "replica_max_lag_ms": 1000,
-        "replica_check_interval": 1.0,
-        "read_your_writes": "lsn",
-    },
-    "development": {
-        "pool_size": 5,
-        "max_overflow": 5,
-        "pool_timeout": 10.0,
-        "pool_pre_ping": True,
-        "startup_mode": "degraded",
-        "connect_retry_deadline": 10.0,
-        "statement_timeout_ms": 30_000,
-        "warmup_connections": 1,
-        "replica_max_lag_ms": 1000,
-        "replica_check_interval": 1.0,
-        "read_your_writes": "lsn",
-    },
-    "test": {
-        "pool_size": 5,
-        "max_overflow": 0,
-        "pool_timeout": 5.0,
-        "pool_pre_ping": False,
-        "startup_mode": "fail_fast",
-        "connect_retry_deadline": 5.0,
-        "statement_timeout_ms": 10_000,
-        "warmup_connections": 0,
-        "connect_timeout": 5.0,
-        "replica_max_lag_ms": 1000,
-        "replica_check_interval": 0.25,
-        "read_your_writes": "lsn",
-    },
-}
-
-
-def _parse_bool(raw: str) -> bool:
-    value = raw.strip().lower()
-    if value in {"1", "true", "yes", "on"}:
-        return True
-    if value in {"0", "false", "no", "off"}:
-        return False
-    raise ValueError
-
-
-def _int(minimum: int) -> Callable[[str], int]:
-    def parse(raw: str) -> int:
-        value = int(raw.strip())
-        if value < minimum:
-            raise ValueError
-        return value
-
-    return parse
-
-
-def _float(minimum: float, *, strict: bool = False) -> Callable[[str], float]:
-    def parse(raw: str) -> float:
-        value = float(raw.strip())
-        if value != value or value in (float("inf"), float("-inf")):
-            raise ValueError
-        if value < minimum or (strict and value == minimum):
-            raise ValueError
-        return value
-
-    return parse
-
-
-def _choice(*options: str) -> Callable[[str], str]:
-    def parse(raw: str) -> str:
-        value = raw.strip().lower()
-        if value not in options:
-            raise ValueError
-        return value
-
-    return parse
-
-
-def _app_name(raw: str) -> str:
-    value = raw.strip()
-    if not value or len(value.encode()) > 63 or not value.isprintable():
-        raise ValueError
-    return value
-
-
-def _secret(raw: str) -> str:
-    if len(raw) < 16:
-        raise ValueError
-    return raw
-
-
-def _read_your_writes(raw: str) -> str:
-    value = raw.strip().lower()
-    if value in {"lsn", "off"}:
-        return value
-    mode, _, seconds = value.partition(":")
-    if mode != "window":
-        raise ValueError
-    window = float(seconds)
-    if not 0 < window < 86_400:
-        raise ValueError
-    return f"window:{window:g}"
+_URL_VARIABLES = ("DATABASE_URL", "DATABASE_REPLICA_URLS")
+_LSN = ReadYourWrites("lsn")
 
 
 def _var(env: str, parse: Callable[[str], Any], expected: str, **kw: Any) -> Any:
@@ -155,115 +56,112 @@ class Settings:
     url: URL = field(repr=False)
     replica_urls: tuple[URL, ...] = field(default=(), repr=False)
     env: Profile = "production"
-    pool_size: int = _var("DB_POOL_SIZE", _int(1), "a whole number >= 1, e.g. 10", default=10)
-    max_overflow: int = _var("DB_MAX_OVERFLOW", _int(0), "a whole number >= 0", default=10)
+    pool_size: int = _var("DB_POOL_SIZE", whole(1), "a whole number >= 1, e.g. 10", default=10)
+    max_overflow: int = _var("DB_MAX_OVERFLOW", whole(0), "a whole number >= 0", default=10)
     pool_timeout: float = _var(
-        "DB_POOL_TIMEOUT", _float(0, strict=True), "seconds > 0, e.g. 30", default=30.0
+        "DB_POOL_TIMEOUT", decimal(0, strict=True), "seconds > 0, e.g. 30", default=30.0
     )
     pool_recycle: int = _var(
-        "DB_POOL_RECYCLE", _int(-1), "whole seconds (-1 disables), e.g. 3600", default=3600
+        "DB_POOL_RECYCLE", whole(-1), "whole seconds (-1 disables), e.g. 3600", default=3600
     )
-    pool_pre_ping: bool = _var("DB_POOL_PRE_PING", _parse_bool, "true or false", default=True)
-    pool_use_lifo: bool = _var("DB_POOL_USE_LIFO", _parse_bool, "true or false", default=False)
+    pool_pre_ping: bool = _var("DB_POOL_PRE_PING", parse_bool, "true or false", default=True)
+    pool_use_lifo: bool = _var("DB_POOL_USE_LIFO", parse_bool, "true or false", default=False)
     connect_timeout: float = _var(
-        "DB_CONNECT_TIMEOUT", _float(0, strict=True), "seconds > 0, e.g. 10", default=10.0
+        "DB_CONNECT_TIMEOUT", decimal(0, strict=True), "seconds > 0, e.g. 10", default=10.0
     )
     command_timeout: float = _var(
-        "DB_COMMAND_TIMEOUT", _float(0), "seconds (0 = none), e.g. 60", default=0.0
+        "DB_COMMAND_TIMEOUT", decimal(0), "seconds (0 = none), e.g. 60", default=0.0
     )
     statement_timeout_ms: int = _var(
-        "DB_STATEMENT_TIMEOUT_MS", _int(0), "milliseconds (0 = none), e.g. 30000", default=30_000
+        "DB_STATEMENT_TIMEOUT_MS", whole(0), "milliseconds (0 = none), e.g. 30000", default=30_000
     )
     application_name: str = _var(
         "DB_APPLICATION_NAME",
-        _app_name,
+        app_name,
         "printable text of at most 63 bytes",
         default="personal-assistant-db",
     )
     startup_mode: StartupMode = _var(
         "DB_STARTUP_MODE",
-        _choice("fail_fast", "degraded"),
+        choice("fail_fast", "degraded"),
         "fail_fast or degraded",
         default="fail_fast",
     )
     connect_retry_deadline: float = _var(
-        "DB_CONNECT_RETRY_DEADLINE", _float(0), "seconds >= 0, e.g. 30", default=30.0
+        "DB_CONNECT_RETRY_DEADLINE", decimal(0), "seconds >= 0, e.g. 30", default=30.0
     )
     connect_retry_initial: float = _var(
-        "DB_CONNECT_RETRY_INITIAL", _float(0, strict=True), "seconds > 0, e.g. 0.1", default=0.1
+        "DB_CONNECT_RETRY_INITIAL", decimal(0, strict=True), "seconds > 0, e.g. 0.1", default=0.1
     )
     connect_retry_max: float = _var(
-        "DB_CONNECT_RETRY_MAX", _float(0, strict=True), "seconds > 0, e.g. 5", default=5.0
+        "DB_CONNECT_RETRY_MAX", decimal(0, strict=True), "seconds > 0, e.g. 5", default=5.0
     )
     warmup_connections: int = _var(
-        "DB_WARMUP_CONNECTIONS", _int(0), "a whole number >= 0, at most DB_POOL_SIZE", default=2
+        "DB_WARMUP_CONNECTIONS", whole(0), "a whole number >= 0, at most DB_POOL_SIZE", default=2
     )
     health_token: str | None = _var(
-        "DB_HEALTH_TOKEN", _secret, "a random string of 16+ characters", default=None, repr=False
+        "DB_HEALTH_TOKEN", secret, "a random string of 16+ characters", default=None, repr=False
     )
     health_timeout: float = _var(
         "DB_HEALTH_TIMEOUT",
-        _float(0, strict=True),
+        decimal(0, strict=True),
         "seconds > 0, below your probe timeout (Kubernetes default: 1), e.g. 0.8",
         default=0.8,
     )
     health_checkout_timeout: float = _var(
-        "DB_HEALTH_CHECKOUT_TIMEOUT", _float(0, strict=True), "seconds > 0, e.g. 0.2", default=0.2
+        "DB_HEALTH_CHECKOUT_TIMEOUT", decimal(0, strict=True), "seconds > 0, e.g. 0.2", default=0.2
     )
-    health_ttl: float = _var("DB_HEALTH_TTL", _float(0), "seconds >= 0, e.g. 1", default=1.0)
+    health_ttl: float = _var("DB_HEALTH_TTL", decimal(0), "seconds >= 0, e.g. 1", default=1.0)
     health_fail_ttl: float = _var(
-        "DB_HEALTH_FAIL_TTL", _float(0), "seconds >= 0, e.g. 0.5", default=0.5
+        "DB_HEALTH_FAIL_TTL", decimal(0), "seconds >= 0, e.g. 0.5", default=0.5
     )
     metrics_require_token: bool = _var(
-        "DB_METRICS_REQUIRE_TOKEN", _parse_bool, "true or false", default=False
+        "DB_METRICS_REQUIRE_TOKEN", parse_bool, "true or false", default=False
     )
-    tracing: bool = _var("DB_TRACING", _parse_bool, "true or false", default=True)
-    trace_connect: bool = _var("DB_TRACE_CONNECT", _parse_bool, "true or false", default=False)
+    tracing: bool = _var("DB_TRACING", parse_bool, "true or false", default=True)
+    trace_connect: bool = _var("DB_TRACE_CONNECT", parse_bool, "true or false", default=False)
     trace_query_text: QueryText = _var(
-        "DB_TRACE_QUERY_TEXT", _choice("redact", "omit"), "redact or omit", default="redact"
+        "DB_TRACE_QUERY_TEXT", choice("redact", "omit"), "redact or omit", default="redact"
     )
     latency_window: float = _var(
-        "DB_LATENCY_WINDOW", _float(0, strict=True), "seconds > 0, e.g. 300", default=300.0
+        "DB_LATENCY_WINDOW", decimal(0, strict=True), "seconds > 0, e.g. 300", default=300.0
     )
     health_history_interval: float = _var(
         "DB_HEALTH_HISTORY_INTERVAL",
-        _float(1),
+        decimal(1),
         "seconds >= 1 between dashboard history snapshots, e.g. 5",
         default=5.0,
     )
     health_history_window: float = _var(
         "DB_HEALTH_HISTORY_WINDOW",
-        _float(0, strict=True),
+        decimal(0, strict=True),
         "seconds of dashboard history to keep, e.g. 900",
         default=900.0,
     )
     query_p95_budget_ms: float = _var(
         "DB_QUERY_P95_BUDGET_MS",
-        _float(0, strict=True),
+        decimal(0, strict=True),
         "milliseconds > 0, e.g. 100",
         default=100.0,
     )
     slow_query_ms: float = _var(
-        "DB_SLOW_QUERY_MS", _float(0), "milliseconds (0 = off), e.g. 500", default=500.0
+        "DB_SLOW_QUERY_MS", decimal(0), "milliseconds (0 = off), e.g. 500", default=500.0
     )
     replica_max_lag_ms: int = _var(
-        "DB_REPLICA_MAX_LAG_MS", _int(1), "milliseconds >= 1, e.g. 1000", default=1000
+        "DB_REPLICA_MAX_LAG_MS", whole(1), "milliseconds >= 1, e.g. 1000", default=1000
     )
     replica_check_interval: float = _var(
-        "DB_REPLICA_CHECK_INTERVAL", _float(0, strict=True), "seconds > 0, e.g. 1", default=1.0
+        "DB_REPLICA_CHECK_INTERVAL", decimal(0, strict=True), "seconds > 0, e.g. 1", default=1.0
     )
-    read_your_writes: str = _var(
-        "DB_READ_YOUR_WRITES",
-        _read_your_writes,
-        "lsn, off or window:<seconds>, e.g. window:2",
-        default="lsn",
+    read_your_writes: ReadYourWrites = _var(
+        "DB_READ_YOUR_WRITES", read_your_writes, "lsn, off or window:<seconds>", default=_LSN
     )
     migrate_lock_timeout_ms: int = _var(
-        "DB_MIGRATE_LOCK_TIMEOUT_MS", _int(0), "milliseconds (0 = none), e.g. 5000", default=5_000
+        "DB_MIGRATE_LOCK_TIMEOUT_MS", whole(0), "milliseconds (0 = none), e.g. 5000", default=5_000
     )
     migrate_statement_timeout_ms: int = _var(
         "DB_MIGRATE_STATEMENT_TIMEOUT_MS",
-        _int(0),
+        whole(0),
         "milliseconds (0 = none), e.g. 60000",
         default=60_000,
     )
@@ -304,11 +202,10 @@ class Settings:
             try:
                 values["url"] = parse_database_url(raw_url)
             except UrlError as exc:
-                problems.append(SettingProblem("DATABASE_URL", str(exc), _URL_EXPECTED))
+                problems.append(SettingProblem("DATABASE_URL", str(exc), URL_EXPECTED))
         raw_replicas = env.get("DATABASE_REPLICA_URLS", "")
         if raw_replicas.strip():
-            replicas, replica_problems = _parse_replica_urls(raw_replicas)
-            values["replica_urls"] = replicas
+            values["replica_urls"], replica_problems = replica_urls(raw_replicas)
             problems += replica_problems
 
         for f in fields(cls):
@@ -318,14 +215,14 @@ class Settings:
             try:
                 values[f.name] = f.metadata["parse"](env[name])
             except ValueError:
-                shown = "(hidden)" if f.name == "health_token" else repr(env[name][:40])
+                shown = "(hidden)" if looks_secret(name) else repr(env[name][:40])
                 problems.append(
                     SettingProblem(name, f"invalid value {shown}", f.metadata["expected"])
                 )
         values.update(overrides)
+        warn_unknown(env, known_variables())
         if problems:
-            raw = [raw_url or "", *raw_replicas.split(",")]
-            raise ConfigurationError(_scrub(problems, *raw))
+            raise ConfigurationError(scrub(problems, raw_url or "", *raw_replicas.split(",")))
         return cls(**values)
 
     def __repr__(self) -> str:
@@ -337,20 +234,9 @@ class Settings:
         return f"Settings(url={self.safe_url!r}, {shown})"
 
     @property
-    def read_your_writes_mode(self) -> str:
-        """``lsn``, ``window`` or ``off``."""
-        return self.read_your_writes.partition(":")[0]
-
-    @property
-    def read_your_writes_window(self) -> float:
-        """Seconds of primary-only reads after a write (``window:`` mode; else 0)."""
-        mode, _, seconds = self.read_your_writes.partition(":")
-        return float(seconds) if mode == "window" else 0.0
-
-    @property
     def safe_replica_urls(self) -> list[str]:
-        """The replica URLs with passwords replaced by ``***``."""
-        return [u.render_as_string(hide_password=True) for u in self.replica_urls]
+        """The replica URLs, secrets as ``***``."""
+        return [render_url(u) for u in self.replica_urls]
 
     @property
     def async_url(self) -> URL:
@@ -364,15 +250,12 @@ class Settings:
 
     @property
     def safe_url(self) -> str:
-        """The URL with the password replaced by ``***``: for logs and errors."""
-        return self.url.render_as_string(hide_password=True)
+        """The URL with the password and secret query values as ``***``: for logs and errors."""
+        return render_url(self.url)
 
-    def asyncpg_connect_args(self, *, read_only: bool = False) -> dict[str, Any]:
-        """``connect_args`` for create_async_engine: timeouts and server settings
-        (``read_only``: sessions default to read-only transactions, for replicas)."""
+    def asyncpg_connect_args(self) -> dict[str, Any]:
+        """``connect_args`` for create_async_engine: timeouts and server settings."""
         server_settings = {"application_name": self.application_name}
-        if read_only:
-            server_settings["default_transaction_read_only"] = "on"
         if self.statement_timeout_ms:
             server_settings["statement_timeout"] = str(self.statement_timeout_ms)
         args: dict[str, Any] = {"timeout": self.connect_timeout, "server_settings": server_settings}
@@ -381,44 +264,14 @@ class Settings:
         return args
 
 
-def _parse_replica_urls(raw: str) -> tuple[tuple[URL, ...], list[SettingProblem]]:
-    """Each comma-separated entry parsed like DATABASE_URL; a problem names the entry's position
-    (never its text, which may hold a password)."""
-    urls: list[URL] = []
-    problems: list[SettingProblem] = []
-    entries = raw.split(",")
-    for position, entry in enumerate(entries, start=1):
-        try:
-            urls.append(parse_database_url(entry))
-        except UrlError as exc:
-            where = f"entry {position} of {len(entries)}"
-            problems.append(
-                SettingProblem("DATABASE_REPLICA_URLS", f"{where} {exc}", _URL_EXPECTED)
-            )
-    return tuple(urls), problems
+def known_variables() -> list[str]:
+    """Every environment variable Settings reads."""
+    return [*_URL_VARIABLES, "DB_ENV", *(f.metadata["env"] for f in fields(Settings) if f.metadata)]
 
 
-def _secrets_of(raw_url: str) -> set[str]:
-    rest = raw_url.split("://", 1)[-1]
-    userinfo = rest.rsplit("@", 1)[0] if "@" in rest else ""
-    secret = userinfo.split(":", 1)[1] if ":" in userinfo else ""
-    return {x for x in (secret, unquote(secret)) if x}
-
-
-def _scrub(problems: list[SettingProblem], *raw_urls: str) -> list[SettingProblem]:
-    """Belt and braces: no problem text may carry a URL's password, even an unparsable URL's."""
-    secrets: set[str] = set()
-    for raw_url in raw_urls:
-        secrets |= _secrets_of(raw_url)
-    if not secrets:
-        return problems
-    scrubbed = []
-    for p in problems:
-        text = p.problem
-        for value in sorted(secrets, key=len, reverse=True):
-            text = text.replace(value, "***")
-        scrubbed.append(SettingProblem(p.variable, text, p.expected))
-    return scrubbed
+def closest_variable(name: str) -> str | None:
+    """The known variable ``name`` was most likely meant to be (difflib), or None."""
+    return closest(name, known_variables())
 
 
 def _cross_checks(s: Settings) -> list[SettingProblem]:

@@ -6,9 +6,10 @@
         topo.primary.stop("immediate"); topo.promote(topo.standbys[0])
 
 Standbys are cloned with ``pg_basebackup -R -X stream`` (``-R`` writes ``primary_conninfo`` and
-``standby.signal``), so they follow the primary over streaming replication. The binaries are the
-ones ``ThrowawayServer`` picks (Debian's under /usr/lib/postgresql, else pgserver's), run as the
-``postgres``/``pgserver`` system user when the caller is root. Nothing touches the system server.
+``standby.signal``), so they follow the primary over streaming replication. The binaries are
+``bindir``'s, by default the ones ``ThrowawayServer`` picks (Debian's under /usr/lib/postgresql,
+else pgserver's), run as the ``postgres``/``pgserver`` system user when the caller is root.
+Nothing touches the system server.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ class StandbyServer(ThrowawayServer):
     """A ThrowawayServer whose data directory is a ``pg_basebackup -R`` clone of ``primary``."""
 
     def __init__(self, primary: ThrowawayServer, base_dir: str | Path) -> None:
-        super().__init__(base_dir)
+        super().__init__(base_dir, bindir=primary.bindir)
         self.primary = primary
 
     def __repr__(self) -> str:
@@ -79,13 +80,21 @@ class StandbyServer(ThrowawayServer):
 class ReplicaTopology:
     """A primary and ``standbys`` streaming standbys, each a private server on 127.0.0.1."""
 
-    def __init__(self, standbys: int = 1, base_dir: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        standbys: int = 1,
+        base_dir: str | Path | None = None,
+        *,
+        bindir: str | Path | None = None,
+    ) -> None:
+        """``bindir``: the PostgreSQL binaries (default: ThrowawayServer's choice, Debian's when
+        installed, else pgserver's ``embedded_bindir()``); every node uses the same."""
         if standbys < 0:
             raise ValueError(f"standbys must be >= 0, got {standbys!r}")
         self._owned_dir = base_dir is None
         self.base = Path(base_dir or tempfile.mkdtemp(prefix="pa-db-topo-"))
         os.chmod(self.base, 0o755)  # noqa: S103 - server users traverse to their directories
-        self.primary = ThrowawayServer(self.base / "primary")
+        self.primary = ThrowawayServer(self.base / "primary", bindir=bindir)
         self.standbys = [
             StandbyServer(self.primary, self.base / f"standby{i}") for i in range(standbys)
         ]

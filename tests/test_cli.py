@@ -8,6 +8,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from importlib import metadata
 
 import pytest
 
@@ -31,6 +32,12 @@ def test_help_lists_the_commands() -> None:
     assert "settings" in result.stdout
 
 
+def test_version_is_the_installed_distributions() -> None:
+    result = pa_db("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"pa-db {metadata.version('personal-assistant-db')}"
+
+
 def test_settings_shows_redacted_values() -> None:
     result = pa_db("settings", env={"DATABASE_URL": f"postgres://app:{CANARY}@db/app"})
     assert result.returncode == 0
@@ -49,7 +56,7 @@ def test_settings_shows_replica_urls_redacted() -> None:
     assert "postgresql+asyncpg://ro:***@r2/app" in result.stdout
     bad = pa_db("settings", env={**env, "DATABASE_REPLICA_URLS": f"nonsense:{CANARY}"})
     assert bad.returncode == 2
-    assert "DATABASE_REPLICA_URLS: entry 1 of 1 is not a URL" in bad.stderr
+    assert "DATABASE_REPLICA_URLS: entry 1 of 1 does not start with a scheme" in bad.stderr
     assert CANARY not in bad.stdout + bad.stderr
 
 

@@ -52,7 +52,7 @@ class ReadYourWritesMiddleware:
         self.header = header.lower() if header else None
         s = db.settings
         self.max_age = (
-            max_age if max_age is not None else max(60, math.ceil(s.read_your_writes_window))
+            max_age if max_age is not None else max(60, math.ceil(s.read_your_writes.window))
         )
 
     def __repr__(self) -> str:

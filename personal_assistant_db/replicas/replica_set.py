@@ -47,7 +47,7 @@ class ReplicaSet:
         self.primary = primary
         self.nodes = [Node(url, "replica") for url in settings.replica_urls]
         self.router = Router(
-            self.nodes, settings.read_your_writes_mode, settings.read_your_writes_window
+            self.nodes, settings.read_your_writes.mode, settings.read_your_writes.window
         )
         interval = settings.replica_check_interval
         self.monitor = LagMonitor(
