@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -26,8 +27,10 @@ def failover_url(topo: ReplicaTopology) -> str:
     return f"postgresql://postgres@/postgres?{hosts}&target_session_attrs=read-write"
 
 
-async def test_stop_the_primary_under_write_load_and_promote_the_standby() -> None:
-    with ReplicaTopology(standbys=1) as topo:
+async def test_stop_the_primary_under_write_load_and_promote_the_standby(
+    postgres_bindir: Path | None,
+) -> None:
+    with ReplicaTopology(standbys=1, bindir=postgres_bindir) as topo:
         old, standby = topo.primary, topo.standbys[0]
         topo.query(old, "CREATE TABLE w (id int PRIMARY KEY)")
         env = {"DATABASE_REPLICA_URLS": standby.url, "DB_REPLICA_CHECK_INTERVAL": "0.1"}
@@ -102,9 +105,9 @@ async def test_stop_the_primary_under_write_load_and_promote_the_standby() -> No
             assert db.replicas.router.fallbacks["no_replica"] >= 1
 
 
-async def test_no_writable_host_is_primary_unavailable() -> None:
+async def test_no_writable_host_is_primary_unavailable(postgres_bindir: Path | None) -> None:
     """Every host up, none accepting writes (asyncpg's TargetServerAttributeNotMatched)."""
-    with ReplicaTopology(standbys=1) as topo:
+    with ReplicaTopology(standbys=1, bindir=postgres_bindir) as topo:
         async with started_database(failover_url(topo)) as db:
             topo.query(topo.primary, "ALTER SYSTEM SET default_transaction_read_only = on")
             topo.query(topo.primary, "SELECT pg_reload_conf()")

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -306,8 +307,10 @@ def test_is_write_on_core_statements() -> None:
 
 
 @pytest.mark.parametrize("pre_ping", [False, True])
-async def test_an_unreachable_replica_leaves_rotation_and_rejoins(pre_ping: bool) -> None:
-    with ReplicaTopology(standbys=1) as topo:
+async def test_an_unreachable_replica_leaves_rotation_and_rejoins(
+    pre_ping: bool, postgres_bindir: Path | None
+) -> None:
+    with ReplicaTopology(standbys=1, bindir=postgres_bindir) as topo:
         standby = topo.standbys[0]
         env = {
             "DATABASE_REPLICA_URLS": standby.url,
@@ -337,10 +340,12 @@ async def test_an_unreachable_replica_leaves_rotation_and_rejoins(pre_ping: bool
             assert await served_by(db) == standby.port
 
 
-async def test_middleware_resolves_a_pending_mark_and_survives_a_dead_primary() -> None:
+async def test_middleware_resolves_a_pending_mark_and_survives_a_dead_primary(
+    postgres_bindir: Path | None,
+) -> None:
     """A commit on a db.connect() connection is pending: the middleware reads the primary's
     position for the cookie; if the primary died meanwhile, the response still goes out."""
-    with ReplicaTopology(standbys=1) as topo:
+    with ReplicaTopology(standbys=1, bindir=postgres_bindir) as topo:
         topo.query(topo.primary, "CREATE TABLE t (i int)")
         env = {"DATABASE_REPLICA_URLS": topo.standbys[0].url, "DB_REPLICA_CHECK_INTERVAL": "5"}
         async with replicated(topo.primary.url, **env) as db:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import psycopg
 import pytest
 
 from personal_assistant_db.testing import ReplicaTopology
 
 
-def test_standby_streams_pauses_and_is_promoted() -> None:
-    with ReplicaTopology(standbys=1) as topo:
+def test_standby_streams_pauses_and_is_promoted(postgres_bindir: Path | None) -> None:
+    with ReplicaTopology(standbys=1, bindir=postgres_bindir) as topo:
         standby = topo.standbys[0]
         assert topo.query(standby, "SELECT pg_is_in_recovery()") is True
         topo.query(topo.primary, "CREATE TABLE t (i int)")
@@ -29,8 +31,8 @@ def test_standby_streams_pauses_and_is_promoted() -> None:
         assert topo.query(standby, "SELECT count(*) FROM t") == 2
 
 
-def test_two_standbys_each_have_a_wal_sender() -> None:
-    with ReplicaTopology(standbys=2) as topo:
+def test_two_standbys_each_have_a_wal_sender(postgres_bindir: Path | None) -> None:
+    with ReplicaTopology(standbys=2, bindir=postgres_bindir) as topo:
         senders = topo.query(topo.primary, "SELECT count(*) FROM pg_stat_replication")
         assert senders == 2
         assert len({s.port for s in topo.nodes}) == 3
