@@ -189,6 +189,44 @@ class QueryObserver:
     def attached(self) -> bool:
         return self._engine is not None
 
+    # -- the fast path (fastpath.py) calls these directly ------------------------------------
+    def statement(self, sql: str) -> _Statement:
+        """The cached facts about ``sql`` (span name, attributes, metric series)."""
+        return self._statements.get(sql) or self._describe(sql)
+
+    def start(self, stmt: _Statement) -> Any:
+        """A CLIENT span for ``stmt`` (not made current: it is a leaf), or None."""
+        tracer = self.tracer
+        if tracer is None:
+            return None
+        return tracer.start_span(stmt.span_name, kind=SpanKind.CLIENT, attributes=stmt.span_attrs)
+
+    def succeeded(self, stmt: _Statement, span: Any, started: float) -> None:
+        """End ``span`` and record the duration, exactly as the engine hook does."""
+        ended = time.perf_counter()
+        elapsed = ended - started
+        if span is not None:
+            span.end()
+        series = stmt.series
+        if series is not None:
+            series.counts[bisect_left(series.bounds, elapsed)] += 1
+            series.count += 1
+            series.sum += elapsed
+            if elapsed < series.min:
+                series.min = elapsed
+            if elapsed > series.max:
+                series.max = elapsed
+        latency = stmt.latency
+        if ended >= latency.slot_end:
+            self.latency.rotate(latency, ended)
+        latency.pending.append(elapsed)
+        if len(latency.pending) >= FOLD_AT:
+            self.latency.fold(latency)
+        if self.api_duration is not None:
+            self.api_duration.record(elapsed, stmt.metric_attrs)
+        if elapsed >= self.slow:
+            self._log_slow(stmt, elapsed, None)
+
     # -- statements ------------------------------------------------------------------------
     def _describe(self, statement: str) -> _Statement:
         info = analyse(statement)
@@ -212,6 +250,10 @@ class QueryObserver:
             self._statements.clear()
         self._statements[statement] = described
         return described
+
+    def failed(self, stmt: _Statement, span: Any, elapsed: float, exc: BaseException) -> None:
+        """End ``span`` as an error and record the failed duration."""
+        self._failed(stmt, span, elapsed, exc)
 
     def _failed(self, stmt: _Statement, span: Any, elapsed: float, exc: BaseException) -> None:
         sqlstate = getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)
