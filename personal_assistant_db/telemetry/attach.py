@@ -29,7 +29,7 @@ from .latency import LatencyWindow, OperationLatency
 from .metrics import DURATION_BUCKETS, PoolInstruments, duration_histogram
 from .producer import MetricProducer, ProducingMetricExporter
 from .prometheus import PrometheusExposition
-from .tracing import QueryObserver
+from .tracing import QueryObserver, Sampling
 
 if TYPE_CHECKING:
     from ..database import Database
@@ -153,6 +153,7 @@ class Telemetry:
                 )
         provider = self.export.provider if self.tracing else None
         self.observer.tracer = provider.get_tracer(_SCOPE) if provider is not None else None
+        self.observer.sampling = Sampling.of(self.observer.tracer)
         self.observer.attach(self.db.engine.sync_engine)
         self.db.fast_path.observer = self.observer
         if self.metrics_enabled:

@@ -26,6 +26,7 @@ neither traced nor measured.
 
 from __future__ import annotations
 
+import random
 import time
 from bisect import bisect_left
 from collections.abc import Callable, MutableMapping
@@ -42,11 +43,12 @@ from .latency import FOLD_AT, LatencySeries, LatencyWindow
 from .metrics import BucketHistogram, HistogramSeries
 from .sql import analyse
 
-__all__ = ["HEALTH_OPTION", "QueryObserver", "add_trace_context"]
+__all__ = ["HEALTH_OPTION", "QueryObserver", "Sampling", "add_trace_context"]
 
 HEALTH_OPTION = "pa_db_health"
 _METHODS = ("do_execute", "do_execute_no_params", "do_executemany")
 _CACHE_LIMIT = 2048
+_TRACE_ID_LIMIT = (1 << 64) - 1
 log = get_logger()
 
 
@@ -78,6 +80,8 @@ class QueryObserver:
         slow_query_seconds: float = 0.0,
     ) -> None:
         self.tracer = tracer
+        #: The known sampler of ``tracer`` (set with it by Telemetry), or None.
+        self.sampling: Sampling | None = None
         self.duration = duration
         self.api_duration = api_duration
         self.latency = latency
@@ -144,12 +148,7 @@ class QueryObserver:
             ):
                 return original(cursor, statement, *args, **kwargs)
             stmt = observer._statements.get(statement) or observer._describe(statement)
-            tracer = observer.tracer
-            span = (
-                tracer.start_span(stmt.span_name, kind=SpanKind.CLIENT, attributes=stmt.span_attrs)
-                if tracer is not None
-                else None
-            )
+            span = observer.start(stmt) if observer.tracer is not None else None
             started = perf_counter()
             try:
                 result = original(cursor, statement, *args, **kwargs)
@@ -195,9 +194,16 @@ class QueryObserver:
         return self._statements.get(sql) or self._describe(sql)
 
     def start(self, stmt: _Statement) -> Any:
-        """A CLIENT span for ``stmt`` (not made current: it is a leaf), or None."""
+        """A CLIENT span for ``stmt`` (not made current: it is a leaf), or None.
+
+        When the sampler's decision is known without the SDK (see ``Sampling``), a span that
+        would be dropped is never started: the SDK's own sampled-out path costs ~5.7 us.
+        """
         tracer = self.tracer
         if tracer is None:
+            return None
+        sampling = self.sampling
+        if sampling is not None and sampling.drops(tracer):
             return None
         return tracer.start_span(stmt.span_name, kind=SpanKind.CLIENT, attributes=stmt.span_attrs)
 
@@ -285,6 +291,79 @@ class QueryObserver:
             sql=stmt.text,
             error_type=error_type,
         )
+
+
+class _PreDrawnIds:
+    """The tracer's id generator, able to hand out one trace id drawn in advance."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.next = 0
+
+    def generate_trace_id(self) -> int:
+        drawn, self.next = self.next, 0
+        return drawn or int(self.inner.generate_trace_id())
+
+    def generate_span_id(self) -> int:
+        return int(self.inner.generate_span_id())
+
+    def is_trace_id_random(self) -> bool:
+        return bool(self.inner.is_trace_id_random())
+
+
+class Sampling:
+    """The SDK sampler's decision, taken before ``start_span`` for the common samplers.
+
+    - ``ParentBased`` with the default "drop when the parent is not sampled": a query under an
+      unsampled request span is dropped after one context lookup.
+    - A ``TraceIdRatioBased`` root (bare or in ``ParentBased``): the trace id is drawn here, the
+      ratio decided on it as the SDK does, and a kept span gets that same id from the tracer's
+      id generator, so the sampled share is exactly the configured ratio.
+    """
+
+    def __init__(self, drop_unsampled_children: bool, root_bound: int | None) -> None:
+        self.drop_unsampled_children = drop_unsampled_children
+        self.root_bound = root_bound
+
+    @classmethod
+    def of(cls, tracer: Any) -> Sampling | None:
+        from opentelemetry.sdk.trace import Tracer as SdkTracer
+        from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+        from opentelemetry.sdk.trace.sampling import (
+            ALWAYS_OFF,
+            ParentBased,
+            TraceIdRatioBased,
+        )
+
+        if not isinstance(tracer, SdkTracer):
+            return None
+        sampler = tracer.sampler
+        root, drop_children = sampler, False
+        if isinstance(sampler, ParentBased):
+            root = sampler._root
+            drop_children = (
+                sampler._local_parent_not_sampled is ALWAYS_OFF
+                and sampler._remote_parent_not_sampled is ALWAYS_OFF
+            )
+        bound = None
+        if isinstance(root, TraceIdRatioBased) and type(tracer.id_generator) is RandomIdGenerator:
+            bound = root.bound
+            tracer.id_generator = _PreDrawnIds(tracer.id_generator)  # type: ignore[assignment]
+        if not drop_children and bound is None:
+            return None
+        return cls(drop_children, bound)
+
+    def drops(self, tracer: Any) -> bool:
+        context = trace.get_current_span().get_span_context()
+        if context.is_valid:
+            return self.drop_unsampled_children and not context.trace_flags.sampled
+        if self.root_bound is None:
+            return False
+        trace_id = random.getrandbits(128)
+        if trace_id & _TRACE_ID_LIMIT >= self.root_bound:
+            return True
+        tracer.id_generator.next = trace_id
+        return False
 
 
 def add_trace_context(
