@@ -26,7 +26,9 @@ from .optimize import analyze
 from .optimize_findings import Finding, Report, Severity
 from .pool import PoolStats
 from .settings import Settings
+from .statements import Row
 from .telemetry import OperationLatency, Telemetry, add_trace_context
+from .transaction import Transaction
 
 __all__ = [
     "STATE_KEY",
@@ -50,10 +52,12 @@ __all__ = [
     "PaDbError",
     "PoolStats",
     "Report",
+    "Row",
     "SettingProblem",
     "Settings",
     "Severity",
     "Telemetry",
+    "Transaction",
     "UnknownMigration",
     "WebhookSink",
     "add_trace_context",
