@@ -62,13 +62,29 @@ class Lease:
     async def acquire(cls, engine: Engine) -> Lease:
         return cls(engine, await greenlet_spawn(_checkout, engine))
 
-    def release(self, discard: bool = False) -> None:
-        """Return to the pool; synchronous, so cancellation cannot interrupt it. A connection in
-        an unknown state (a cancelled query, a transaction left open) is terminated first."""
+    async def release(self, discard: bool = False) -> None:
+        """Return to the pool. A connection in an unknown state (a cancelled query, a
+        transaction left open) is terminated, synchronously: no await under cancellation.
+        Only an overflow connection, which the pool closes on return, is closed in a greenlet
+        as SQLAlchemy would; if that is interrupted, it is terminated."""
+        fairy = self.fairy
+        driver = self.driver
+        if discard or not fairy.is_valid or driver.is_closed() or driver.is_in_transaction():
+            self.release_now(discard=True)
+        elif fairy._pool._pool.full():
+            try:
+                await greenlet_spawn(fairy.close)
+            except BaseException:
+                driver.terminate()
+                raise
+        else:
+            fairy.close()  # no IO: the adapter began no transaction, the queue has room
+
+    def release_now(self, discard: bool = False) -> None:
+        """Synchronous return; terminates the connection when ``discard`` (or in doubt)."""
         fairy = self.fairy
         try:
-            driver = self.driver
-            if fairy.is_valid and (discard or driver.is_closed() or driver.is_in_transaction()):
+            if fairy.is_valid and (discard or self.driver.is_closed()):
                 fairy.invalidate()
         finally:
             fairy.close()
@@ -175,7 +191,7 @@ class FastPath:
                     raise
                 failure: Exception = exc
             finally:
-                lease.release(discard)
+                await lease.release(discard)
             deadline = deadline or time.monotonic() + budget
             attempt = await self._backoff(failure, attempt, deadline)
 

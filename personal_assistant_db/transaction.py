@@ -54,7 +54,7 @@ class Transaction:
             await tx.start()
         except BaseException as exc:
             if self._parent is None:
-                lease.release(discard=True)
+                lease.release_now(discard=True)
             if isinstance(exc, Exception):
                 raise lease.error(exc, "BEGIN", ()) from exc
             raise
@@ -81,8 +81,8 @@ class Transaction:
             raise lease.error(error, "COMMIT" if exc_type is None else "ROLLBACK", ()) from error
         finally:
             if self._parent is None:
-                lease.release(discard=not clean)
                 self._lease = None
+                await lease.release(discard=not clean)
 
     def transaction(self) -> Transaction:
         """A nested transaction: ``SAVEPOINT`` ... ``RELEASE`` (or ``ROLLBACK TO``)."""
