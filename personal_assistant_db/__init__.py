@@ -19,6 +19,7 @@ from .errors import (
     SettingProblem,
     UnknownMigration,
 )
+from .fastpath import Row, Transaction
 from .health import Check, CheckResult, health_app
 from .lifespan import combine_lifespans
 from .logging import redact_secrets
@@ -26,9 +27,7 @@ from .optimize import analyze
 from .optimize_findings import Finding, Report, Severity
 from .pool import PoolStats
 from .settings import Settings
-from .statements import Row
 from .telemetry import OperationLatency, Telemetry, add_trace_context
-from .transaction import Transaction
 
 __all__ = [
     "STATE_KEY",

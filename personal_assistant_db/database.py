@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -26,13 +26,11 @@ from tenacity import (
 )
 
 from .errors import ConnectFatal, ConnectTimeout, DatabaseNotStarted
-from .fastpath import FastPath
+from .fastpath import FastPath, StatementMethods
 from .logging import get_logger
 from .pool import PoolMeter, PoolStats, bind_pool_class
 from .retry import describe, is_transient
 from .settings import Settings
-from .statements import Row
-from .transaction import Transaction
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -44,8 +42,12 @@ Hook = Callable[["Database"], Awaitable[None] | None]
 log = get_logger()
 
 
-class Database:
-    """Owns the AsyncEngine. Create it once per process; hand it to everything that needs it."""
+class Database(StatementMethods):
+    """Owns the AsyncEngine. Create it once per process; hand it to everything that needs it.
+
+    The statement API (``fetch_all``, ``fetch_one``, ``fetch_val``, ``execute``,
+    ``execute_many``, ``transaction``, ``iterate``) comes from ``StatementMethods``.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -108,49 +110,6 @@ class Database:
     def begin(self) -> AbstractAsyncContextManager[AsyncConnection]:
         """``async with db.begin() as conn:`` a connection in a transaction that commits."""
         return self.engine.begin()
-
-    # -- the statement API (fast path: compiled once, run on the pooled asyncpg connection) --
-    async def fetch_all(self, statement: Any, params: Mapping[str, Any] | None = None) -> list[Row]:
-        """Every row of a Core statement or ``text()`` (one round trip, autocommit)."""
-        rows: list[Row] = await self.fast_path.run(statement, params, "all")
-        return rows
-
-    async def fetch_one(
-        self, statement: Any, params: Mapping[str, Any] | None = None
-    ) -> Row | None:
-        """The first row, or None."""
-        row: Row | None = await self.fast_path.run(statement, params, "one")
-        return row
-
-    async def fetch_val(self, statement: Any, params: Mapping[str, Any] | None = None) -> Any:
-        """The first column of the first row, or None."""
-        return await self.fast_path.run(statement, params, "val")
-
-    async def execute(self, statement: Any, params: Mapping[str, Any] | None = None) -> int:
-        """Run a statement in autocommit; the row count (-1 when the server reports none).
-        Never retried."""
-        count: int = await self.fast_path.run(statement, params, "exec")
-        return count
-
-    async def execute_many(self, statement: Any, params: Sequence[Mapping[str, Any]]) -> None:
-        """One statement for each parameter set, with asyncpg's ``executemany``, in one
-        transaction. Never retried."""
-        async with self.transaction() as tx:
-            await tx.execute_many(statement, params)
-
-    def transaction(self) -> Transaction:
-        """``async with db.transaction() as tx:`` the same methods on one connection in one
-        transaction; ``tx.transaction()`` nests a savepoint."""
-        return Transaction(self.fast_path)
-
-    async def iterate(
-        self, statement: Any, params: Mapping[str, Any] | None = None, *, batch: int = 100
-    ) -> AsyncIterator[Row]:
-        """Stream rows through a server-side cursor in a read transaction of its own. Close it
-        early with ``contextlib.aclosing``."""
-        async with self.transaction() as tx:
-            async for row in tx.iterate(statement, params, batch=batch):
-                yield row
 
     def health_app(self, **kwargs: Any) -> Starlette:
         """The /health Starlette app for this database: ``health.health_app(self, **kwargs)``."""

@@ -14,11 +14,11 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from .fastpath import Lease
-from .statements import Row
+from .compiled import Row
+from .lease import Lease
 
 if TYPE_CHECKING:
-    from .fastpath import FastPath
+    from .executor import FastPath
 
 __all__ = ["Transaction"]
 

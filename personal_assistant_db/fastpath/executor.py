@@ -21,114 +21,24 @@ import random
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.util import greenlet_spawn
+from sqlalchemy.engine import Engine
 
-from .retry import is_disconnect, is_transient
-from .statements import Compiled, Row, StatementCache, rowcount_of
+from ..retry import is_transient
+from . import fallback
+from .compiled import Compiled, StatementCache, rowcount_of
+from .fallback import Mode
+from .lease import Lease
 
 if TYPE_CHECKING:
-    from .database import Database
-    from .telemetry.tracing import QueryObserver
+    from ..database import Database
+    from ..telemetry.tracing import QueryObserver
 
-__all__ = ["FastPath", "Lease", "Mode"]
+__all__ = ["FastPath"]
 
-Mode = Literal["all", "one", "val", "exec"]
 Params = Mapping[str, Any] | None
-
-
-def _checkout(engine: Engine) -> Any:
-    try:
-        return engine.raw_connection()
-    except engine.dialect.loaded_dbapi.Error as err:
-        Connection._handle_dbapi_exception_noconnection(err, engine.dialect, engine)
-
-
-class Lease:
-    """One checked-out connection: the pool's fairy, the adapter and the asyncpg connection."""
-
-    __slots__ = ("adapter", "driver", "engine", "fairy")
-
-    def __init__(self, engine: Engine, fairy: Any) -> None:
-        self.engine = engine
-        self.fairy = fairy
-        self.adapter = fairy.dbapi_connection
-        self.driver = self.adapter._connection
-
-    @classmethod
-    async def acquire(cls, engine: Engine) -> Lease:
-        return cls(engine, await greenlet_spawn(_checkout, engine))
-
-    async def release(self, discard: bool = False) -> None:
-        """Return to the pool. A connection in an unknown state (a cancelled query, a
-        transaction left open) is terminated, synchronously: no await under cancellation.
-        Only an overflow connection, which the pool closes on return, is closed in a greenlet
-        as SQLAlchemy would; if that is interrupted, it is terminated."""
-        fairy = self.fairy
-        driver = self.driver
-        if discard or not fairy.is_valid or driver.is_closed() or driver.is_in_transaction():
-            self.release_now(discard=True)
-        elif fairy._pool._pool.full():
-            try:
-                await greenlet_spawn(fairy.close)
-            except BaseException:
-                driver.terminate()
-                raise
-        else:
-            fairy.close()  # no IO: the adapter began no transaction, the queue has room
-
-    def release_now(self, discard: bool = False) -> None:
-        """Synchronous return; terminates the connection when ``discard`` (or in doubt)."""
-        fairy = self.fairy
-        try:
-            if fairy.is_valid and (discard or self.driver.is_closed()):
-                fairy.invalidate()
-        finally:
-            fairy.close()
-
-    async def prepare(self, sql: str) -> tuple[Any, Any]:
-        """(asyncpg PreparedStatement, attributes) from the adapter's own per-connection cache,
-        which the SQLAlchemy path shares: a statement is prepared once per connection."""
-        adapter = self.adapter
-        asof = self.engine.dialect._invalidate_schema_cache_asof  # type: ignore[attr-defined]
-        cache = adapter._prepared_statement_cache
-        if cache is not None:
-            hit = cache.get(sql)
-            if hit is not None and hit[2] > asof:
-                return hit[0], hit[1]
-        prepared: tuple[Any, Any] = await adapter._prepare(sql, asof)
-        return prepared
-
-    def error(self, exc: Exception, sql: str, args: Any, many: bool = False) -> Exception:
-        """``exc`` as the SQLAlchemy path would raise it; invalidates the pool on disconnect."""
-        dialect = self.engine.dialect
-        dbapi = dialect.loaded_dbapi
-        orig: Exception = exc
-        if not isinstance(exc, sa_exc.SQLAlchemyError) and not isinstance(exc, dbapi.Error):
-            try:
-                self.adapter._handle_exception(exc)
-            except Exception as translated:  # the adapter raises the DBAPI form
-                orig = translated
-        disconnect = (
-            isinstance(orig, dbapi.Error) and dialect.is_disconnect(orig, self.adapter, None)
-        ) or is_disconnect(orig)
-        if disconnect:
-            self.engine.pool._invalidate(self.fairy, orig)
-        wrapped = sa_exc.DBAPIError.instance(
-            sql,
-            args,
-            orig,
-            dbapi.Error,
-            hide_parameters=self.engine.hide_parameters,
-            connection_invalidated=disconnect,
-            dialect=dialect,
-            ismulti=many,
-        )
-        wrapped.__cause__ = orig
-        return wrapped
 
 
 class FastPath:
@@ -167,7 +77,7 @@ class FastPath:
         try:
             sql, args = entry.bind(params, extracted)
         except Exception as exc:
-            raise _statement_error(engine, exc, entry.sql, params) from exc
+            raise fallback.statement_error(engine, exc, entry.sql, params) from exc
         budget = self._db.settings.read_retry_budget_ms / 1000 if mode != "exec" else 0.0
         deadline = 0.0
         attempt = 0
@@ -238,7 +148,7 @@ class FastPath:
         try:
             sql, args = entry.bind(params, extracted)
         except Exception as exc:
-            raise _statement_error(self.engine, exc, entry.sql, params) from exc
+            raise fallback.statement_error(self.engine, exc, entry.sql, params) from exc
         return await self.execute_on(lease, entry, sql, args, mode)
 
     async def execute_many_on(
@@ -255,7 +165,7 @@ class FastPath:
             sql = entry.sql
             args = [entry.bind(p, extracted)[1] for p in params]
         except Exception as exc:
-            raise _statement_error(self.engine, exc, entry.sql, params) from exc
+            raise fallback.statement_error(self.engine, exc, entry.sql, params) from exc
         observer = self.observer
         stmt = observer.statement(sql) if observer is not None else None
         span = observer.start(stmt) if observer is not None and stmt is not None else None
@@ -273,27 +183,16 @@ class FastPath:
 
     # -- the SQLAlchemy path ----------------------------------------------------------------
     async def fallback(self, statement: Any, params: Any, mode: Mode, reason: str) -> Any:
-        """Run on an SQLAlchemy ``engine.begin()`` connection (commits, like autocommit)."""
+        """Run on the SQLAlchemy path outside a transaction; counted by ``reason``."""
         self.fallbacks[reason] += 1
-        async with self._db.engine.begin() as conn:
-            result = await conn.execute(_executable(statement), params)
-            return _shape(result, mode)
+        return await fallback.run_outside(self._db.engine, statement, params, mode)
 
     async def fallback_on(
         self, lease: Lease, statement: Any, params: Any, mode: Mode, reason: str
     ) -> Any:
-        """Run through a SQLAlchemy ``Connection`` on the leased connection, inside our
-        transaction: the adapter is put in autocommit so that SQLAlchemy does not BEGIN."""
+        """Run on the SQLAlchemy path inside our transaction; counted by ``reason``."""
         self.fallbacks[reason] += 1
-        adapter = lease.adapter
-        saved = adapter.isolation_level
-        adapter.isolation_level = "autocommit"
-        try:
-            return await greenlet_spawn(
-                _run_sqlalchemy, self.engine, lease.fairy, statement, params, mode
-            )
-        finally:
-            adapter.isolation_level = saved
+        return await fallback.run_on_lease(lease, statement, params, mode)
 
 
 async def _execute(lease: Lease, entry: Compiled, sql: str, args: list[Any], mode: Mode) -> Any:
@@ -308,46 +207,6 @@ async def _execute(lease: Lease, entry: Compiled, sql: str, args: list[Any], mod
         return None
     row = entry.row(attributes, record)
     return row if mode == "one" else row[0]
-
-
-def _run_sqlalchemy(engine: Engine, fairy: Any, statement: Any, params: Any, mode: Mode) -> Any:
-    fairy._checkout_existing()  # Connection.close() must not return it to the pool
-    conn = Connection(engine, connection=fairy)
-    try:
-        return _shape(conn.execute(_executable(statement), params), mode)
-    finally:
-        conn.close()
-
-
-def _shape(result: Any, mode: Mode) -> Any:
-    if mode == "exec":
-        return result.rowcount
-    if not result.returns_rows:
-        return [] if mode == "all" else None
-    if mode == "val":
-        return result.scalar()
-    rows = [Row(r._parent, None, r._key_to_index, r._data) for r in result]
-    if mode == "all":
-        return rows
-    return rows[0] if rows else None
-
-
-def _executable(statement: Any) -> Any:
-    from sqlalchemy import text
-
-    return text(statement) if isinstance(statement, str) else statement
-
-
-def _statement_error(engine: Engine, exc: Exception, sql: str, params: Any) -> Exception:
-    """An error while binding parameters, as ``Connection.execute`` reports it."""
-    return sa_exc.DBAPIError.instance(
-        sql,
-        params,
-        exc,
-        engine.dialect.loaded_dbapi.Error,
-        hide_parameters=engine.hide_parameters,
-        dialect=engine.dialect,
-    )
 
 
 def _driver_error(exc: BaseException) -> BaseException:
