@@ -3,8 +3,9 @@
     .venv/bin/python bench/fastpath.py [--seconds 0.8] [--repeat 3] [--tasks 1,16,64]
                                        [--pool 20] [--queries pk,select1] [--profile PATH]
 
-Paths, on a PK lookup over 100k rows and ``SELECT 1`` (fresh database on $DATABASE_URL's
-server, else embedded pgserver), pool 20 everywhere:
+Paths, on a PK lookup over 100k rows and ``SELECT 1``, pool 20 everywhere, on a throwaway
+PostgreSQL of its own on 127.0.0.1 (the four pools hold 80 connections; ``--shared-server`` uses
+$DATABASE_URL's server instead):
 
 - ``asyncpg``: raw asyncpg ``Pool`` (``acquire`` + ``fetchval``), the baseline of the ratios;
 - ``plain-sqla``: plain SQLAlchemy Core, ``engine.connect()`` + ``execute().scalar()``, no
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import os
 import pstats
 import random
 import sys
@@ -47,8 +49,8 @@ from tracing import start_receiver
 
 from personal_assistant_db import Database
 from personal_assistant_db.telemetry import Telemetry
-from personal_assistant_db.telemetry.tracing import Sampling
-from personal_assistant_db.testing import plain_url
+from personal_assistant_db.telemetry.sampling import Sampling
+from personal_assistant_db.testing import ThrowawayServer, plain_url
 from personal_assistant_db.urls import parse_database_url
 
 ITEMS = sa.Table(
@@ -148,10 +150,17 @@ def sampled_out_cost(telemetry: Telemetry, loops: int = 200_000) -> list[list[st
 
 async def main(args: argparse.Namespace) -> None:
     receiver, endpoint = start_receiver()
+    server = None
+    if not args.shared_server:  # 80 connections: more than a shared server can spare
+        server = ThrowawayServer()
+        server.start()
+        os.environ["DATABASE_URL"] = server.url
     try:
         with bench_database() as url:
             await run_paths(args, url, endpoint)
     finally:
+        if server is not None:
+            server.cleanup()
         assert receiver.stdin is not None and receiver.stdout is not None
         receiver.stdin.close()
         received = receiver.stdout.readline().strip()
@@ -302,4 +311,9 @@ if __name__ == "__main__":
     parser.add_argument("--queries", type=lambda s: s.split(","), default=["pk", "select1"])
     parser.add_argument("--pool", type=int, default=20)
     parser.add_argument("--profile", default="")
+    parser.add_argument(
+        "--shared-server",
+        action="store_true",
+        help="use $DATABASE_URL's server (else a throwaway PostgreSQL of its own)",
+    )
     asyncio.run(main(parser.parse_args()))

@@ -12,6 +12,7 @@ SQLAlchemy does.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from sqlalchemy import exc as sa_exc
@@ -43,6 +44,13 @@ class Lease:
 
     @classmethod
     async def acquire(cls, engine: Engine) -> Lease:
+        meter = getattr(engine.pool, "meter", None)
+        if meter is not None and meter.waiting:
+            # Others wait on the pool's queue. asyncio.Queue hands a returned connection to a
+            # caller that arrives before the woken waiter runs, so a task that releases and
+            # checks out again without awaiting starves the waiters (measured: P99 ~800 ms at
+            # 64 tasks on a pool of 20). Yield once: the woken waiter takes its connection.
+            await asyncio.sleep(0)
         return cls(engine, await greenlet_spawn(_checkout, engine))
 
     async def release(self, discard: bool = False) -> None:

@@ -29,7 +29,8 @@ from .latency import LatencyWindow, OperationLatency
 from .metrics import DURATION_BUCKETS, PoolInstruments, duration_histogram
 from .producer import MetricProducer, ProducingMetricExporter
 from .prometheus import PrometheusExposition
-from .tracing import QueryObserver, Sampling
+from .sampling import Sampling
+from .tracing import QueryObserver
 
 if TYPE_CHECKING:
     from ..database import Database
