@@ -272,19 +272,25 @@ def report(results: dict[tuple[str, int], dict[str, list[Result]]]) -> None:
     targets = []
     for (query, tasks), per_path in results.items():
         qps = {k: median([r[0] for r in v]) for k, v in per_path.items()}
+        cpu = {k: median([r[2] for r in v]) for k, v in per_path.items()}
         p95 = {k: pct([x for r in v for x in r[1]], 0.95) for k, v in per_path.items()}
+
+        def both(path: str, base: str) -> str:
+            return f"{qps[path] / qps[base]:.2f} ({cpu[base] / cpu[path]:.2f})"
+
         targets.append(
             [
                 query,
                 tasks,
-                f"{qps['fast'] / qps['asyncpg']:.2f}",
-                f"{qps['fast+metrics'] / qps['asyncpg']:.2f}",
-                f"{qps['fast+traced'] / qps['asyncpg']:.2f}",
-                f"{qps['connect-prod'] / qps['plain-sqla']:.2f}",
+                both("fast", "asyncpg"),
+                both("fast+metrics", "asyncpg"),
+                both("fast+traced", "asyncpg"),
+                both("connect-prod", "plain-sqla"),
                 f"{p95['fast'] / p95['asyncpg']:.2f}",
             ]
         )
     print()
+    print("Targets: throughput ratio (client CPU per query ratio, the steadier figure)")
     print(
         table(
             [
