@@ -275,7 +275,9 @@ def report(results: dict[tuple[str, int], dict[str, list[Result]]]) -> None:
         cpu = {k: median([r[2] for r in v]) for k, v in per_path.items()}
         p95 = {k: pct([x for r in v for x in r[1]], 0.95) for k, v in per_path.items()}
 
-        def both(path: str, base: str) -> str:
+        def both(
+            path: str, base: str, qps: dict[str, float] = qps, cpu: dict[str, float] = cpu
+        ) -> str:
             return f"{qps[path] / qps[base]:.2f} ({cpu[base] / cpu[path]:.2f})"
 
         targets.append(
