@@ -27,7 +27,7 @@ from tenacity import (
 
 from .errors import ConnectFatal, ConnectTimeout, DatabaseNotStarted
 from .fastpath import FastPath, StatementMethods
-from .logging import get_logger
+from .logs import get_logger
 from .pool import PoolMeter, PoolStats, bind_pool_class
 from .retry import describe, is_transient
 from .settings import Settings
