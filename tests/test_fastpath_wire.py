@@ -217,3 +217,26 @@ def test_restart_errors_from_the_driver_count_as_disconnects() -> None:
     assert is_disconnect(ConnectionResetError())
     assert not is_disconnect(asyncpg.exceptions.UniqueViolationError("duplicate key"))
     assert not is_disconnect(asyncpg.exceptions.InternalClientError("some other bug"))
+
+
+async def test_a_transaction_that_loses_its_connection_raises_the_blocks_error(
+    throwaway_server: ThrowawayServer,
+) -> None:
+    db = production(throwaway_server)
+    await db.start()
+    try:
+
+        async def block() -> None:
+            async with db.transaction() as tx:
+                await tx.execute(sa.text("SELECT 1"))
+                await asyncio.to_thread(throwaway_server.restart)
+                await tx.execute(sa.text("SELECT 2"))
+
+        with pytest.raises(DBAPIError) as caught:
+            await block()
+        assert caught.value.connection_invalidated
+        assert "SELECT 2" in str(caught.value)  # the block's error, not the failed ROLLBACK
+        assert db.pool_stats().used == 0
+        assert await db.fetch_val(sa.text("SELECT 3")) == 3
+    finally:
+        await db.stop()

@@ -78,7 +78,11 @@ class Transaction:
                 await tx.rollback()
             clean = True
         except Exception as error:
-            raise lease.error(error, "COMMIT" if exc_type is None else "ROLLBACK", ()) from error
+            failure = lease.error(error, "COMMIT" if exc_type is None else "ROLLBACK", ())
+            if exc_type is None:
+                raise failure from error
+            # The block already failed (often for the same reason, a lost connection): the
+            # connection is discarded below and the block's own exception propagates.
         finally:
             if self._parent is None:
                 self._lease = None
