@@ -240,3 +240,14 @@ async def test_a_thousand_cancellations_leave_nothing_checked_out(
                 await asyncio.sleep(0.05)
         assert [s for (s,) in states if s != "idle"] == []
         assert len(states) <= 10
+
+
+async def test_a_changed_table_invalidates_prepared_statements_once(fdb: Database) -> None:
+    query = sa.text("SELECT * FROM fp_notes")
+    await fdb.execute(sa.insert(NOTES), {"id": 1, "title": "a"})
+    assert len(await fdb.fetch_all(query)) == 1  # prepared on this connection
+    await fdb.execute(sa.text("ALTER TABLE fp_notes ADD COLUMN extra int"))
+    with contextlib.suppress(DBAPIError):  # asyncpg: "cached statement plan is invalid"
+        await fdb.fetch_all(query)
+    (row,) = await fdb.fetch_all(query)  # re-prepared after the dialect's invalidation
+    assert row._fields == ("id", "title", "stars", "extra")

@@ -103,6 +103,9 @@ class Lease:
                 self.adapter._handle_exception(exc)
             except Exception as translated:  # the adapter raises the DBAPI form
                 orig = translated
+        if isinstance(orig, dbapi.InvalidCachedStatementError | dbapi.InternalServerError):
+            # as the dialect's execution context does: prepared statements went stale (DDL)
+            dialect._invalidate_schema_cache()  # type: ignore[attr-defined]
         disconnect = (
             isinstance(orig, dbapi.Error) and dialect.is_disconnect(orig, self.adapter, None)
         ) or is_disconnect(orig)
