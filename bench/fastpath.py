@@ -45,6 +45,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, TraceIdRati
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import ROWS, Runner, bench_database, drive, median, pct, table
+from _plot import write_ratio_chart
 from tracing import start_receiver
 
 from personal_assistant_db import Database
@@ -243,13 +244,15 @@ async def run_paths(args: argparse.Namespace, url: str, endpoint: str) -> None:
     provider.shutdown()
     await plain.dispose()
     await raw.close()
-    report(results)
+    report(results, args)
     print()
     print("Sampled-out span path (hook start+end per query, thread CPU, best of 15 x 50k):")
     print(table(["case", "us/query", "vs no tracer"], cost))
 
 
-def report(results: dict[tuple[str, int], dict[str, list[Result]]]) -> None:
+def report(
+    results: dict[tuple[str, int], dict[str, list[Result]]], args: argparse.Namespace
+) -> None:
     rows = []
     for (query, tasks), per_path in results.items():
         qps = {k: median([r[0] for r in v]) for k, v in per_path.items()}
@@ -271,6 +274,21 @@ def report(results: dict[tuple[str, int], dict[str, list[Result]]]) -> None:
             )
     header = ["query", "tasks", "path", "q/s", "p50 ms", "p95 ms", "p99 ms", "cpu us/q"]
     print(table([*header, "vs asyncpg", "vs plain-sqla"], rows))
+    if args.plot:
+        groups = [
+            (
+                f"{q}, {t} task{'s' * (t != 1)}",
+                [(r[2], float(r[8])) for r in rows if (r[0], r[1]) == (q, t)],
+            )
+            for q, t in dict.fromkeys((r[0], r[1]) for r in rows)
+        ]
+        write_ratio_chart(
+            args.plot,
+            title="bench/fastpath.py: throughput (queries/s)",
+            baseline="asyncpg",
+            groups=groups,
+            note=f"pool {args.pool}, --seconds {args.seconds:g} --repeat {args.repeat} (medians)",
+        )
     targets = []
     for (query, tasks), per_path in results.items():
         qps = {k: median([r[0] for r in v]) for k, v in per_path.items()}
@@ -321,6 +339,7 @@ if __name__ == "__main__":
     parser.add_argument("--queries", type=lambda s: s.split(","), default=["pk", "select1"])
     parser.add_argument("--pool", type=int, default=20)
     parser.add_argument("--profile", default="")
+    parser.add_argument("--plot", metavar="SVG", help="also write the ratio table as an SVG chart")
     parser.add_argument(
         "--shared-server",
         action="store_true",
