@@ -238,3 +238,24 @@ def test_fast_path_and_sqlalchemy_path_agree(
 async def _sqla_rowcount(db: Database, statement: Any) -> int:
     async with db.engine.begin() as conn:
         return int((await conn.execute(statement)).rowcount)
+
+
+def test_errors_chain_the_same_way_on_both_paths(
+    env: tuple[asyncio.AbstractEventLoop, Database],
+) -> None:
+    db = env[1]
+
+    async def caught(call: Coroutine[Any, Any, Any]) -> BaseException:
+        try:
+            await call
+        except Exception as exc:
+            return exc
+        raise AssertionError("no error")
+
+    bad = sa.text("SELECT CAST(CAST(:v AS text) AS integer)")
+    fast = run(env, caught(db.fetch_val(bad, {"v": "x"})))
+    slow = run(env, caught(sqla_all(db, bad, {"v": "x"})))
+    chain = [type(fast), type(fast.__cause__), type(fast.__cause__.__cause__)]
+    assert chain == [type(slow), type(slow.__cause__), type(slow.__cause__.__cause__)]
+    assert fast.__cause__ is getattr(fast, "orig", None)
+    assert str(fast) == str(slow)

@@ -97,7 +97,7 @@ class Compiled:
 
     def bind(
         self, params: Mapping[str, Any] | None, extracted: Sequence[Any] | None
-    ) -> tuple[str, list[Any]]:
+    ) -> tuple[str, tuple[Any, ...]]:
         """(SQL, positional arguments) for one parameter set, as SQLAlchemy would send them."""
         compiled = self.compiled
         values: MutableMapping[str, Any] = compiled.construct_params(
@@ -109,9 +109,9 @@ class Compiled:
             state = compiled._process_parameters_for_postcompile(values)
             sql, order, bound = state.statement, tuple(state.positiontup or ()), state.parameters
             processors = {**processors, **state.processors}
-        return sql, [
-            processors[key](bound[key]) if key in processors else bound[key] for key in order
-        ]
+        return sql, tuple(  # a tuple: what SQLAlchemy sends, and shows in error messages
+            [processors[key](bound[key]) if key in processors else bound[key] for key in order]
+        )
 
     def metadata(self, attributes: Any) -> CursorResultMetaData:
         """SQLAlchemy's result metadata for the driver's column description ``attributes``."""

@@ -118,25 +118,27 @@ class FastPath:
 
     # -- on a checked-out connection ------------------------------------------------------
     async def execute_on(
-        self, lease: Lease, entry: Compiled, sql: str, args: list[Any], mode: Mode
+        self, lease: Lease, entry: Compiled, sql: str, args: tuple[Any, ...], mode: Mode
     ) -> Any:
         observer = self.observer
         if observer is None:
             try:
                 return await _execute(lease, entry, sql, args, mode)
             except Exception as exc:
-                raise lease.error(exc, sql, args) from exc
+                failure = lease.error(exc, sql, args)
+                raise failure from failure.orig
         stmt = observer.statement(sql)
         span = observer.start(stmt)
         started = time.perf_counter()
         try:
             result = await _execute(lease, entry, sql, args, mode)
-        except BaseException as exc:
-            failure = lease.error(exc, sql, args) if isinstance(exc, Exception) else exc
+        except Exception as exc:
+            failure = lease.error(exc, sql, args)
             observer.failed(stmt, span, time.perf_counter() - started, _driver_error(failure))
-            if failure is exc:
-                raise
-            raise failure from exc
+            raise failure from failure.orig
+        except BaseException as exc:  # cancelled: recorded as such, the connection is discarded
+            observer.failed(stmt, span, time.perf_counter() - started, exc)
+            raise
         observer.succeeded(stmt, span, started)
         return result
 
@@ -177,7 +179,7 @@ class FastPath:
             failure = lease.error(exc, sql, args, many=True)
             if observer is not None and stmt is not None:
                 observer.failed(stmt, span, time.perf_counter() - started, _driver_error(failure))
-            raise failure from exc
+            raise failure from failure.orig
         if observer is not None and stmt is not None:
             observer.succeeded(stmt, span, started)
 
@@ -195,7 +197,9 @@ class FastPath:
         return await fallback.run_on_lease(lease, statement, params, mode)
 
 
-async def _execute(lease: Lease, entry: Compiled, sql: str, args: list[Any], mode: Mode) -> Any:
+async def _execute(
+    lease: Lease, entry: Compiled, sql: str, args: tuple[Any, ...], mode: Mode
+) -> Any:
     prepared, attributes = await lease.prepare(sql)
     if mode == "all":
         return entry.rows(attributes, await prepared.fetch(*args))

@@ -93,7 +93,9 @@ class Lease:
         prepared: tuple[Any, Any] = await adapter._prepare(sql, asof)
         return prepared
 
-    def error(self, exc: Exception, sql: str, args: Any, many: bool = False) -> Exception:
+    def error(
+        self, exc: Exception, sql: str, args: Any, many: bool = False
+    ) -> sa_exc.StatementError:
         """``exc`` as the SQLAlchemy path would raise it; invalidates the pool on disconnect."""
         dialect = self.engine.dialect
         dbapi = dialect.loaded_dbapi
@@ -121,5 +123,4 @@ class Lease:
             dialect=dialect,
             ismulti=many,
         )
-        wrapped.__cause__ = orig
-        return wrapped
+        return wrapped  # raised `from wrapped.orig`, as Connection does

@@ -56,7 +56,8 @@ class Transaction:
             if self._parent is None:
                 lease.release_now(discard=True)
             if isinstance(exc, Exception):
-                raise lease.error(exc, "BEGIN", ()) from exc
+                failure = lease.error(exc, "BEGIN", ())
+                raise failure from failure.orig
             raise
         self._tx = tx
         return self
@@ -80,7 +81,7 @@ class Transaction:
         except Exception as error:
             failure = lease.error(error, "COMMIT" if exc_type is None else "ROLLBACK", ())
             if exc_type is None:
-                raise failure from error
+                raise failure from failure.orig
             # The block already failed (often for the same reason, a lost connection): the
             # connection is discarded below and the block's own exception propagates.
         finally:
@@ -125,7 +126,8 @@ class Transaction:
         try:
             sql, args = entry.bind(params, extracted)
         except Exception as exc:
-            raise lease.error(exc, entry.sql, params) from exc
+            failure = lease.error(exc, entry.sql, params)
+            raise failure from failure.orig
         observer = fast.observer
         stmt = observer.statement(sql) if observer is not None else None
         span = observer.start(stmt) if observer is not None and stmt is not None else None
@@ -137,7 +139,7 @@ class Transaction:
             failure = lease.error(exc, sql, args)
             if observer is not None and stmt is not None:
                 observer.failed(stmt, span, time.perf_counter() - started, failure)
-            raise failure from exc
+            raise failure from failure.orig
         if observer is not None and stmt is not None:
             observer.succeeded(stmt, span, started)
         meta = entry.metadata(attributes)
@@ -146,7 +148,8 @@ class Transaction:
             try:
                 records = await cursor.fetch(batch)
             except Exception as exc:
-                raise lease.error(exc, sql, args) from exc
+                failure = lease.error(exc, sql, args)
+                raise failure from failure.orig
             for record in records:
                 yield Row(meta, processors, index, record)
             if len(records) < batch:
