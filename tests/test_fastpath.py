@@ -251,3 +251,26 @@ async def test_a_changed_table_invalidates_prepared_statements_once(fdb: Databas
         await fdb.fetch_all(query)
     (row,) = await fdb.fetch_all(query)  # re-prepared after the dialect's invalidation
     assert row._fields == ("id", "title", "stars", "extra")
+
+
+async def test_fallbacks_inside_transactions_and_cursors_give_the_same_rows(
+    fdb: Database,
+) -> None:
+    await fdb.execute_many(sa.insert(NOTES), [{"id": i, "title": f"t{i}"} for i in range(5)])
+    translated = (
+        sa.select(NOTES.c.id)
+        .order_by(NOTES.c.id)
+        .execution_options(schema_translate_map={None: "public"})
+    )
+    plain = sa.select(NOTES.c.id).order_by(NOTES.c.id)
+    expected = await fdb.fetch_all(plain)
+    assert await fdb.fetch_all(translated) == expected
+    async with fdb.transaction() as tx:
+        assert await tx.fetch_all(translated) == expected
+        assert [r async for r in tx.iterate(translated)] == expected
+        assert await tx.fetch_val(translated) == 0
+    assert fdb.fast_path.fallbacks["schema_translate_map"] == 4
+    returning = sa.insert(NOTES).returning(NOTES.c.id)
+    await fdb.execute_many(returning, [{"id": 10, "title": "r1"}, {"id": 11, "title": "r2"}])
+    assert fdb.fast_path.fallbacks["executemany with RETURNING"] == 1
+    assert await fdb.fetch_val(sa.select(sa.func.count()).select_from(NOTES)) == 7
