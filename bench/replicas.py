@@ -202,8 +202,8 @@ async def removal(topo: ReplicaTopology, interval: float, max_lag_ms: int, repea
     return delays
 
 
-async def failover(writers: int) -> tuple[float, float, float, int, int]:
-    with ReplicaTopology(standbys=1) as topo:
+async def failover(writers: int, synchronous: bool) -> tuple[float, float, float, int, int]:
+    with ReplicaTopology(standbys=1, synchronous=synchronous) as topo:
         old, standby = topo.primary, topo.standbys[0]
         topo.query(old, "CREATE TABLE w (id int PRIMARY KEY)")
         hosts = "&".join(f"host=127.0.0.1:{n.port}" for n in topo.nodes)
@@ -341,14 +341,24 @@ async def main() -> None:
 
     if wanted("failover"):
         rows = []
-        for _ in range(args.failovers):
-            after_promote, promotion, after_stop, acked, present = await failover(4)
-            rows.append(
-                [f"{promotion:.3f}", f"{after_promote:.3f}", f"{after_stop:.3f}", acked, present]
-            )
+        for synchronous in (False, True):
+            for _ in range(args.failovers):
+                after_promote, promotion, after_stop, acked, present = await failover(
+                    4, synchronous
+                )
+                rows.append(
+                    [
+                        "sync" if synchronous else "async",
+                        f"{promotion:.3f}",
+                        f"{after_promote:.3f}",
+                        f"{after_stop:.3f}",
+                        acked,
+                        acked - present,
+                    ]
+                )
         print("\nFailover under 4 writers: primary stopped (immediate), standby promoted")
-        header = ["promotion (s)", "promote -> first write (s)", "stop -> first write (s)"]
-        print(table([*header, "acked", "present"], rows))
+        header = ["replication", "promotion (s)", "promote -> 1st write", "stop -> 1st write"]
+        print(table([*header, "acked", "acked lost"], rows))
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from tenacity import (
 )
 
 from .errors import ConnectFatal, ConnectTimeout, DatabaseNotStarted
+from .fastpath import FastPath, StatementMethods
 from .logs import get_logger
 from .pool import PoolMeter, PoolStats, create_measured_engine
 from .replicas.node import Node
@@ -44,12 +45,17 @@ Hook = Callable[["Database"], Awaitable[None] | None]
 log = get_logger()
 
 
-class Database:
-    """Owns the AsyncEngine. Create it once per process; hand it to everything that needs it."""
+class Database(StatementMethods):
+    """Owns the AsyncEngine. Create it once per process; hand it to everything that needs it.
+
+    The statement API (``fetch_all``, ``fetch_one``, ``fetch_val``, ``execute``,
+    ``execute_many``, ``transaction``, ``iterate``) comes from ``StatementMethods``.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.meter = PoolMeter()
+        self.meter.ping_bypass = settings.pool_ping_bypass_ms / 1000
         self.meter.on_timeout.append(self._log_pool_timeout)
         self._engine: AsyncEngine | None = None
         self._ready = False
@@ -61,6 +67,8 @@ class Database:
         #: The primary's node (its engine is ``engine``) and the read replicas (replicas/).
         self.primary = Node(settings.url, "primary", meter=self.meter)
         self.replicas = ReplicaSet(settings, self.primary)
+        #: The statement API's executor (fetch_*, execute*, transaction); see fastpath.py.
+        self.fast_path = FastPath(self)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Database:

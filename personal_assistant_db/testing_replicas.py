@@ -86,11 +86,17 @@ class ReplicaTopology:
         base_dir: str | Path | None = None,
         *,
         bindir: str | Path | None = None,
+        synchronous: bool = False,
     ) -> None:
         """``bindir``: the PostgreSQL binaries (default: ThrowawayServer's choice, Debian's when
-        installed, else pgserver's ``embedded_bindir()``); every node uses the same."""
+        installed, else pgserver's ``embedded_bindir()``); every node uses the same.
+        ``synchronous``: once the standbys stream, the primary waits for one of them to flush
+        each commit (``synchronous_standby_names = '*'``), so no acknowledged commit is lost
+        when the primary dies and a standby is promoted. Asynchronous (the default) can lose the
+        last acknowledged commits."""
         if standbys < 0:
             raise ValueError(f"standbys must be >= 0, got {standbys!r}")
+        self.synchronous = synchronous
         self._owned_dir = base_dir is None
         self.base = Path(base_dir or tempfile.mkdtemp(prefix="pa-db-topo-"))
         os.chmod(self.base, 0o755)  # noqa: S103 - server users traverse to their directories
@@ -113,6 +119,10 @@ class ReplicaTopology:
         for standby in self.standbys:
             standby.start()
         self.wait_streaming()
+        if self.synchronous and self.standbys:
+            _sql(self.primary.url, "ALTER SYSTEM SET synchronous_standby_names = '*'")
+            _sql(self.primary.url, "SELECT pg_reload_conf()")
+            self._wait_sync()
 
     def cleanup(self) -> None:
         for node in reversed(self.nodes):
@@ -147,6 +157,14 @@ class ReplicaTopology:
                 return
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{count} of {want} standbys streaming after {timeout:g}s")
+            time.sleep(0.05)
+
+    def _wait_sync(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        sql = "SELECT count(*) FROM pg_stat_replication WHERE sync_state IN ('sync', 'quorum')"
+        while _sql(self.primary.url, sql) == 0:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no synchronous standby after {timeout:g}s")
             time.sleep(0.05)
 
     def wait_caught_up(self, standby: ThrowawayServer, timeout: float = 30.0) -> None:

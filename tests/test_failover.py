@@ -30,7 +30,9 @@ def failover_url(topo: ReplicaTopology) -> str:
 async def test_stop_the_primary_under_write_load_and_promote_the_standby(
     postgres_bindir: Path | None,
 ) -> None:
-    with ReplicaTopology(standbys=1, bindir=postgres_bindir) as topo:
+    # Synchronous replication: with asynchronous streaming the last acknowledged commits may
+    # never reach the standby (seen here: 1 of ~400 lost), whatever the client does.
+    with ReplicaTopology(standbys=1, bindir=postgres_bindir, synchronous=True) as topo:
         old, standby = topo.primary, topo.standbys[0]
         topo.query(old, "CREATE TABLE w (id int PRIMARY KEY)")
         env = {"DATABASE_REPLICA_URLS": standby.url, "DB_REPLICA_CHECK_INTERVAL": "0.1"}

@@ -32,6 +32,7 @@ from .metrics import DURATION_BUCKETS, PoolInstruments, duration_histogram
 from .producer import MetricProducer, ProducingMetricExporter
 from .prometheus import PrometheusExposition
 from .replicas import ReplicaInstruments
+from .sampling import Sampling
 from .tracing import QueryObserver
 
 if TYPE_CHECKING:
@@ -184,7 +185,9 @@ class Telemetry:
                 )
         provider = self.export.provider if self.tracing else None
         self.observer.tracer = provider.get_tracer(_SCOPE) if provider is not None else None
+        self.observer.sampling = Sampling.of(self.observer.tracer)
         self.observer.attach(self.db.engine.sync_engine)
+        self.db.fast_path.observer = self.observer
         for node in self.db.replicas.nodes:
             replica = self.replica_observers[node.name]
             replica.tracer = self.observer.tracer
@@ -206,6 +209,8 @@ class Telemetry:
     def uninstrument(self) -> None:
         """Remove every listener and hook from the engine and pool (idempotent)."""
         self.observer.detach()
+        if self.db.fast_path.observer is self.observer:
+            self.db.fast_path.observer = None
         for replica in self.replica_observers.values():
             replica.detach()
             replica.tracer = None

@@ -181,6 +181,8 @@ class PoolInstruments:
                 (meter.on_create, self.create_time.series(attrs).record),
             ]
         self._api_hooks: list[tuple[list[Callable[[float], None]], Callable[[float], None]]] = []
+        #: The primary's attributes (series that are not per node: fast-path fallbacks).
+        self._attrs = self._nodes[0][1]
 
     def observe(self, meter: Meter, *, record_histograms: bool = False) -> None:
         """Register the observable pool instruments on ``meter``; with ``record_histograms``
@@ -199,6 +201,18 @@ class PoolInstruments:
             [self._observe_timeouts],
             unit="{timeout}",
             description="Timeouts while obtaining a connection from the pool.",
+        )
+        meter.create_observable_counter(
+            "pa_db.read.retries",
+            [self._observe_read_retries],
+            unit="{retry}",
+            description="Reads retried on a fresh connection after a disconnect.",
+        )
+        meter.create_observable_counter(
+            "pa_db.fast_path.fallbacks",
+            [self._observe_fallbacks],
+            unit="{statement}",
+            description="Statement API calls that ran on the SQLAlchemy path, by reason.",
         )
         if not record_histograms:
             return
@@ -256,3 +270,10 @@ class PoolInstruments:
 
     def _observe_timeouts(self, options: CallbackOptions) -> Iterable[Observation]:
         return [Observation(node.meter.timeouts, attrs) for node, attrs in self._nodes]
+
+    def _observe_read_retries(self, options: CallbackOptions) -> Iterable[Observation]:
+        return [Observation(node.meter.read_retries, attrs) for node, attrs in self._nodes]
+
+    def _observe_fallbacks(self, options: CallbackOptions) -> Iterable[Observation]:
+        fallbacks = self._db.fast_path.fallbacks
+        return [Observation(n, {**self._attrs, "reason": r}) for r, n in fallbacks.items()]
