@@ -69,6 +69,9 @@ class Database(StatementMethods):
         self.replicas = ReplicaSet(settings, self.primary)
         #: The statement API's executor (fetch_*, execute*, transaction); see fastpath.py.
         self.fast_path = FastPath(self)
+        if self.replicas.enabled:  # one executor per replica; primary writes mark the session
+            self.replicas.paths = {n.name: FastPath(self, n) for n in self.replicas.nodes}
+            self.fast_path.on_write = self.replicas.wrote
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Database:

@@ -20,11 +20,12 @@ import asyncio
 import random
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..retry import is_transient
 from . import fallback
@@ -34,6 +35,7 @@ from .lease import Lease
 
 if TYPE_CHECKING:
     from ..database import Database
+    from ..replicas.node import Node
     from ..telemetry.tracing import QueryObserver
 
 __all__ = ["FastPath"]
@@ -44,9 +46,15 @@ Params = Mapping[str, Any] | None
 class FastPath:
     """The statement API behind ``Database.fetch_*``, ``execute*``, ``transaction``."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, node: Node | None = None) -> None:
+        """``node``: a read replica's node (its engine, pool meter; no same-node read retry:
+        the replica router retries once on another node instead). Default: the primary."""
         self._db = db
+        self._node = node
         self._cache: StatementCache | None = None
+        #: Called after a write outside a transaction and after an outermost commit (the
+        #: replica set records a read-your-writes mark); None: nothing to record.
+        self.on_write: Callable[[], None] | None = None
         #: The telemetry hook (set by Telemetry.instrument); None: neither traced nor measured.
         self.observer: QueryObserver | None = None
         #: Statements that went to the SQLAlchemy path, by reason.
@@ -56,8 +64,12 @@ class FastPath:
         return f"<FastPath fallbacks={sum(self.fallbacks.values())}>"
 
     @property
+    def async_engine(self) -> AsyncEngine:
+        return self._db.engine if self._node is None else self._node.started_engine()
+
+    @property
     def engine(self) -> Engine:
-        return self._db.engine.sync_engine
+        return self.async_engine.sync_engine
 
     def compiled(
         self, statement: Any, keys: tuple[str, ...], many: bool = False
@@ -79,6 +91,8 @@ class FastPath:
         except Exception as exc:
             raise fallback.statement_error(engine, exc, entry.sql, params) from exc
         budget = self._db.settings.read_retry_budget_ms / 1000 if mode != "exec" else 0.0
+        if self._node is not None:
+            budget = 0.0
         deadline = 0.0
         attempt = 0
         while True:
@@ -111,7 +125,7 @@ class FastPath:
         left = deadline - time.monotonic()
         if left <= 0:
             raise exc
-        self._db.meter.read_retries += 1
+        (self._db.meter if self._node is None else self._node.meter).read_retries += 1
         cap = min(0.4, 0.02 * 2**attempt)
         await asyncio.sleep(min(left, random.uniform(cap / 2, cap)))  # noqa: S311 - jitter
         return attempt + 1
@@ -187,7 +201,7 @@ class FastPath:
     async def fallback(self, statement: Any, params: Any, mode: Mode, reason: str) -> Any:
         """Run on the SQLAlchemy path outside a transaction; counted by ``reason``."""
         self.fallbacks[reason] += 1
-        return await fallback.run_outside(self._db.engine, statement, params, mode)
+        return await fallback.run_outside(self.async_engine, statement, params, mode)
 
     async def fallback_on(
         self, lease: Lease, statement: Any, params: Any, mode: Mode, reason: str

@@ -88,6 +88,8 @@ class Transaction:
             if self._parent is None:
                 self._lease = None
                 await lease.release(discard=not clean)
+        if self._parent is None and exc_type is None and self._fast.on_write is not None:
+            self._fast.on_write()  # committed: read-your-writes records it
 
     def transaction(self) -> Transaction:
         """A nested transaction: ``SAVEPOINT`` ... ``RELEASE`` (or ``ROLLBACK TO``)."""

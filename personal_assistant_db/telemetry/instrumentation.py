@@ -191,8 +191,10 @@ class Telemetry:
         for node in self.db.replicas.nodes:
             replica = self.replica_observers[node.name]
             replica.tracer = self.observer.tracer
+            replica.sampling = self.observer.sampling
             if node.engine is not None:
                 replica.attach(node.engine.sync_engine)
+            self.db.replicas.paths[node.name].observer = replica
         if self.metrics_enabled:
             self.pool.attach()
         if self.settings.trace_connect and self.observer.tracer is not None:
@@ -211,9 +213,11 @@ class Telemetry:
         self.observer.detach()
         if self.db.fast_path.observer is self.observer:
             self.db.fast_path.observer = None
-        for replica in self.replica_observers.values():
+        for name, replica in self.replica_observers.items():
             replica.detach()
             replica.tracer = None
+            if self.db.replicas.paths[name].observer is replica:
+                self.db.replicas.paths[name].observer = None
         self.pool.detach()
         while self._connect_span in self.db.meter.on_wait:
             self.db.meter.on_wait.remove(self._connect_span)
