@@ -69,17 +69,32 @@ async def overhead(topo: ReplicaTopology, seconds: float, repeat: int, tasks: in
             async with db.read() as conn:
                 await conn.execute(PK, {"id": random.randint(1, ROWS)})
 
-        runs: dict[str, list[tuple[float, float]]] = {"direct": [], "db.read()": []}
-        await drive(direct, "", tasks, 0.5)  # warm both paths
-        await drive(routed, "", tasks, 0.5)
+        path = db.replicas.paths[db.replicas.nodes[0].name]
+
+        async def fast_direct(_: str) -> None:
+            await path.run(PK, {"id": random.randint(1, ROWS)}, "one")
+
+        async def fast_routed(_: str) -> None:
+            await db.fetch_one(PK, {"id": random.randint(1, ROWS)})
+
+        pairs = [
+            ("direct", direct),
+            ("db.read()", routed),
+            ("fast path direct", fast_direct),
+            ("db.fetch_one()", fast_routed),
+        ]
+        runs: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in pairs}
+        for _name, fn in pairs:  # warm every path
+            await drive(fn, "", tasks, 0.5)
         for _ in range(repeat):
-            for name, fn in (("direct", direct), ("db.read()", routed)):
+            for name, fn in pairs:
                 qps, _lat, cpu = await drive(fn, "", tasks, seconds)
                 runs[name].append((qps, cpu))
-    base_qps = median([q for q, _ in runs["direct"]])
-    base_cpu = median([c for _, c in runs["direct"]])
     rows = []
     for name, values in runs.items():
+        base = runs["fast path direct" if name.startswith(("fast", "db.fetch")) else "direct"]
+        base_qps = median([q for q, _ in base])
+        base_cpu = median([c for _, c in base])
         qps = median([q for q, _ in values])
         cpu = median([c for _, c in values])
         rows.append(
@@ -284,14 +299,26 @@ async def main() -> None:
             )
             print(table(["path", "reads/s", "ratio", "CPU us/read", "CPU ratio"], rows))
             if args.plot:
-                routed = rows[1]
+                routed, fetched = rows[1], rows[3]
                 write_ratio_chart(
                     args.plot,
-                    title="bench/replicas.py: a replica read through db.read()",
-                    baseline="direct",
+                    title="bench/replicas.py: a replica read with routing vs without",
+                    baseline="the same read on the replica's engine / fast path",
                     groups=[
-                        ("throughput (reads/s)", [("db.read()", float(routed[2]))]),
-                        ("client CPU per read", [("db.read()", float(routed[4]))]),
+                        (
+                            "throughput (reads/s)",
+                            [
+                                ("db.read()", float(routed[2])),
+                                ("db.fetch_one()", float(fetched[2])),
+                            ],
+                        ),
+                        (
+                            "client CPU per read",
+                            [
+                                ("db.read()", float(routed[4])),
+                                ("db.fetch_one()", float(fetched[4])),
+                            ],
+                        ),
                     ],
                     note=f"PK read, {args.tasks} tasks, --seconds {args.seconds:g} "
                     f"--repeat {args.repeat} (medians)",

@@ -233,8 +233,8 @@ class ReplicaSet:
             result = await primary_path.run(statement, params, mode)
             self.wrote()
             return result
-        node = self.choose()
-        if node is self.primary:
+        node = self.router.choose()
+        if node is None:
             return await primary_path.run(statement, params, mode)
         node.in_flight += 1
         node.reads += 1

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -32,8 +33,26 @@ _WRITE_WORDS = ("insert", "update", "delete", "merge", "create", "drop", "alter"
 log = get_logger()
 
 
+_DECIDED: dict[Any, bool] = {}  # statement object -> is_write (objects are reused: constants)
+_DECIDED_LIMIT = 4096
+
+
 def is_write(statement: Any) -> bool:
-    """True for a statement that must run on the primary."""
+    """True for a statement that must run on the primary (decided once per statement object)."""
+    try:
+        return _DECIDED[statement]
+    except (KeyError, TypeError):  # TypeError: an unhashable statement
+        pass
+    decided = _is_write(statement)
+    if not isinstance(statement, str):
+        if len(_DECIDED) >= _DECIDED_LIMIT:
+            _DECIDED.clear()
+        with contextlib.suppress(TypeError):
+            _DECIDED[statement] = decided
+    return decided
+
+
+def _is_write(statement: Any) -> bool:
     if isinstance(statement, str):
         head = statement.lstrip().split(None, 1)[0].lower() if statement.strip() else ""
         return head in _WRITE_WORDS or "for update" in statement.lower()
@@ -45,7 +64,7 @@ def is_write(statement: Any) -> bool:
     if getattr(statement, "_for_update_arg", None) is not None:
         return True
     text = getattr(statement, "text", None)  # TextClause
-    return isinstance(text, str) and is_write(text)
+    return isinstance(text, str) and _is_write(text)
 
 
 class Router:
@@ -72,15 +91,16 @@ class Router:
 
     def choose(self, exclude: Node | None = None) -> Node | None:
         """A replica for a read now, or None (use the primary; the reason is counted)."""
-        mark = current_mark()
-        need = self._needed_lsn(mark)
+        mark = current_mark() if self.mode != "off" else None
+        need = self._needed_lsn(mark) if mark is not None else None
         if need is False:
             return self._fallback("read_your_writes")
         best: Node | None = None
         count = len(self.replicas)
         for i in range(count):
             node = self.replicas[(self._turn + i) % count]
-            if node is exclude or not node.in_rotation:
+            # node.in_rotation, inlined (a replica is "ok" only while started): hot path.
+            if node is exclude or node.state != "ok":
                 continue
             if need is not None and (node.replay_lsn is None or node.replay_lsn < need):
                 continue
