@@ -17,6 +17,7 @@ from .errors import (
     MigrationError,
     MigrationLockHeld,
     PaDbError,
+    PoolerMismatch,
     SettingProblem,
     UnknownMigration,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "OperationLatency",
     "PaDbError",
     "PoolStats",
+    "PoolerMismatch",
     "Report",
     "SettingProblem",
     "Settings",

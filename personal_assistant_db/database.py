@@ -28,6 +28,7 @@ from tenacity import (
 from .errors import ConnectFatal, ConnectTimeout, DatabaseNotStarted
 from .logs import get_logger
 from .pool import PoolMeter, PoolStats, bind_pool_class
+from .pooler import attach, detect_mismatch
 from .retry import describe, is_transient
 from .settings import Settings
 
@@ -143,6 +144,7 @@ class Database:
                 ms=round(self.started_in * 1000, 1),
                 pool_size=self.settings.pool_size,
                 max_overflow=self.settings.max_overflow,
+                pooler=self.settings.pooler,
             )
 
     async def stop(self) -> None:
@@ -183,6 +185,7 @@ class Database:
             connect_args=s.asyncpg_connect_args(),
         )
         self.meter.attach(engine.sync_engine)
+        attach(engine.sync_engine, s.pooler, s.statement_timeout_ms)
         return engine
 
     async def _dispose(self) -> None:
@@ -213,6 +216,10 @@ class Database:
                 with attempt:
                     await self._probe()
         except Exception as exc:
+            mismatch = detect_mismatch(exc) if self.settings.pooler == "none" else None
+            if mismatch is not None:
+                log.error("db.pooler.detected", setting="DB_POOLER", hint=str(mismatch))
+                raise mismatch from None
             cause, hint = describe(exc)
             where = self.settings.safe_url
             if is_transient(exc):

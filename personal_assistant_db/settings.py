@@ -21,6 +21,7 @@ from .urls import UrlError, parse_database_url, to_sync
 __all__ = ["PROFILES", "Settings"]
 
 Profile = Literal["development", "test", "production"]
+Pooler = Literal["none", "pgbouncer-session", "pgbouncer-transaction"]
 StartupMode = Literal["fail_fast", "degraded"]
 QueryText = Literal["redact", "omit"]
 
@@ -124,7 +125,15 @@ class Settings:
     """Validated database settings. ``repr()`` hides the password and the health token."""
 
     url: URL = field(repr=False)
+    #: DATABASE_MIGRATE_URL: a direct URL for ``pa-db migrate`` when DATABASE_URL is a pooler's.
+    migrate_url: URL | None = field(default=None, repr=False)
     env: Profile = "production"
+    pooler: Pooler = _var(
+        "DB_POOLER",
+        _choice("none", "pgbouncer-session", "pgbouncer-transaction"),
+        "none, pgbouncer-session or pgbouncer-transaction",
+        default="none",
+    )
     pool_size: int = _var("DB_POOL_SIZE", _int(1), "a whole number >= 1, e.g. 10", default=10)
     max_overflow: int = _var("DB_MAX_OVERFLOW", _int(0), "a whole number >= 0", default=10)
     pool_timeout: float = _var(
@@ -259,6 +268,19 @@ class Settings:
                     )
                 )
 
+        raw_migrate = env.get("DATABASE_MIGRATE_URL", "").strip()
+        if raw_migrate:
+            try:
+                values["migrate_url"] = parse_database_url(raw_migrate)
+            except UrlError as exc:
+                problems.append(
+                    SettingProblem(
+                        "DATABASE_MIGRATE_URL",
+                        str(exc),
+                        "a direct (not pooled) URL, e.g. postgresql://app:secret@db:5432/app",
+                    )
+                )
+
         for f in fields(cls):
             name = f.metadata.get("env")
             if name is None or name not in env:
@@ -272,7 +294,7 @@ class Settings:
                 )
         values.update(overrides)
         if problems:
-            raise ConfigurationError(_scrub(problems, raw_url or ""))
+            raise ConfigurationError(_scrub(_scrub(problems, raw_url or ""), raw_migrate))
         return cls(**values)
 
     def __repr__(self) -> str:
@@ -281,7 +303,10 @@ class Settings:
             for f in fields(self)
             if f.repr and f.name != "url"
         )
-        return f"Settings(url={self.safe_url!r}, {shown})"
+        migrate = ""
+        if self.migrate_url is not None:
+            migrate = f"migrate_url={self.migrate_url.render_as_string(hide_password=True)!r}, "
+        return f"Settings(url={self.safe_url!r}, {migrate}{shown})"
 
     @property
     def async_url(self) -> URL:
@@ -294,18 +319,32 @@ class Settings:
         return to_sync(self.url)
 
     @property
+    def migrate_sync_url(self) -> URL:
+        """The psycopg 3 URL migrations use: DATABASE_MIGRATE_URL if set, else DATABASE_URL."""
+        return to_sync(self.migrate_url if self.migrate_url is not None else self.url)
+
+    @property
     def safe_url(self) -> str:
         """The URL with the password replaced by ``***``: for logs and errors."""
         return self.url.render_as_string(hide_password=True)
 
     def asyncpg_connect_args(self) -> dict[str, Any]:
-        """``connect_args`` for create_async_engine: timeouts and server settings."""
+        """``connect_args`` for create_async_engine: timeouts, server settings and, behind
+        PgBouncer, what ``DB_POOLER`` changes (pooler.py says what and why)."""
         server_settings = {"application_name": self.application_name}
-        if self.statement_timeout_ms:
+        if self.statement_timeout_ms and self.pooler == "none":
             server_settings["statement_timeout"] = str(self.statement_timeout_ms)
         args: dict[str, Any] = {"timeout": self.connect_timeout, "server_settings": server_settings}
         if self.command_timeout:
             args["command_timeout"] = self.command_timeout
+        if self.pooler == "pgbouncer-transaction":
+            from .pooler import begin_suffix, connection_class
+
+            args["statement_cache_size"] = 0  # asyncpg: unnamed statements, Parse with each Bind
+            args["prepared_statement_cache_size"] = 0  # SQLAlchemy: no statement kept across
+            suffix = begin_suffix(self.statement_timeout_ms)
+            if suffix:
+                args["connection_class"] = connection_class(suffix)
         return args
 
 
