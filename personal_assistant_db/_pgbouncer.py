@@ -119,7 +119,7 @@ class PgBouncer:
         self.pool_size = pool_size
         self.max_client_conn = max_client_conn
         self.server = _server_of(server_url)
-        self.user = _system_user()
+        self.user = _system_user(self.server)
         self._owned_dir = base_dir is None
         self.base = Path(base_dir or tempfile.mkdtemp(prefix="pa-db-pgbouncer-"))
         self.port = _free_port()
@@ -249,9 +249,9 @@ class PgBouncer:
 
     def tail_log(self, lines: int = 20) -> str:
         text = ""
-        for path in (self.log_path, self.base / "stderr.log"):
+        for path in (self.log_path, self.base / "stderr.log"):  # the log, or what came before it
             with contextlib.suppress(OSError):
-                text += path.read_text(errors="replace")
+                text = text or path.read_text(errors="replace")
         return "\n".join(text.splitlines()[-lines:])
 
     def cleanup(self) -> None:
@@ -267,9 +267,17 @@ class PgBouncer:
         self.cleanup()
 
 
-def _system_user() -> str | None:
+def _system_user(server: str) -> str | None:
+    """Who runs PgBouncer as root: the owner of a unix-socket server's directory (pgserver keeps
+    it private to its own user), else ``postgres``, else a ``pgbouncer`` user made here."""
     if os.geteuid() != 0:
         return None
+    host = server.split()[0].removeprefix("host=")
+    if host.startswith("/"):
+        with contextlib.suppress(OSError, KeyError):
+            owner = pwd.getpwuid(os.stat(host).st_uid).pw_name
+            if owner != "root":
+                return owner
     for name in ("postgres", "pgbouncer"):
         with contextlib.suppress(KeyError):
             pwd.getpwnam(name)

@@ -1,0 +1,125 @@
+"""A mixed load for the PgBouncer tests: each client writes its own rows and reads them back.
+
+Every client (one asyncio task) cycles through writes (``db.begin()``), reads (``db.connect()``),
+two-statement transactions, a driver-level statement and, every few steps, a ``/health/ready``
+request over HTTP (httpx.ASGITransport). Each outcome is recorded with its time, so a test can
+ask where errors fell; a read that does not return the client's own write is a wrong result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+import httpx
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
+from personal_assistant_db import Database
+
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS pooler_load "
+    "(client int NOT NULL, seq int NOT NULL, value text NOT NULL, PRIMARY KEY (client, seq))"
+)
+INSERT = text("INSERT INTO pooler_load (client, seq, value) VALUES (:c, :s, :v)")
+READ = text("SELECT value FROM pooler_load WHERE client = :c AND seq = :s")
+COUNT = text("SELECT count(*) FROM pooler_load WHERE client = :c")
+
+
+@dataclass
+class Outcome:
+    at: float
+    op: str
+    error: str | None = None  # "ClassName: first line"
+
+
+@dataclass
+class LoadReport:
+    outcomes: list[Outcome] = field(default_factory=list)
+    wrong: list[str] = field(default_factory=list)
+    probes: dict[int, int] = field(default_factory=dict)  # HTTP status -> count
+
+    @property
+    def errors(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.error is not None]
+
+    def ok_after(self, moment: float) -> int:
+        return sum(1 for o in self.outcomes if o.error is None and o.at > moment)
+
+
+def _error(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}"
+
+
+async def run_load(
+    db: Database, *, clients: int, seconds: float, health: Starlette | None = None
+) -> LoadReport:
+    """Drive ``clients`` tasks for ``seconds``; client ``i`` owns the rows ``client = i``."""
+    async with db.begin() as conn:
+        await conn.execute(text(SCHEMA))
+        await conn.execute(text("TRUNCATE pooler_load"))
+    report = LoadReport()
+    stop = time.monotonic() + seconds
+    host = Starlette(routes=[Mount("/health", app=health)]) if health is not None else None
+    transport = httpx.ASGITransport(app=host) if host is not None else None
+
+    async def client(i: int, http: httpx.AsyncClient | None) -> None:
+        seq = 0  # every insert takes a new seq, failed or not: an unknown commit never collides
+        confirmed: dict[int, str] = {}  # seq -> value, for writes whose COMMIT returned
+        unknown = 0  # writes that failed: committed or not, the client cannot know
+        step = 0
+        while time.monotonic() < stop:
+            step += 1
+            kind = step % 5
+            op = ("write", "read", "transaction", "driver", "probe")[kind]
+            try:
+                if kind in (0, 2):
+                    seq += 1
+                    value = f"{i}:{seq}:{step}"
+                    try:
+                        async with db.begin() as conn:
+                            await conn.execute(INSERT, {"c": i, "s": seq, "v": value})
+                            if kind == 2:
+                                count = (await conn.execute(COUNT, {"c": i})).scalar() or 0
+                                low = len(confirmed) + 1
+                                if not low <= count <= low + unknown:
+                                    report.wrong.append(f"client {i} counted {count}, not {low}")
+                    except Exception:
+                        unknown += 1
+                        raise
+                    confirmed[seq] = value
+                elif kind == 1 and confirmed:
+                    last = max(confirmed)
+                    async with db.connect() as conn:
+                        got = (await conn.execute(READ, {"c": i, "s": last})).scalar()
+                    if got != confirmed[last]:
+                        report.wrong.append(f"client {i} read {got!r}, wrote {confirmed[last]!r}")
+                elif kind == 3:
+                    async with db.connect() as conn:
+                        result = await conn.exec_driver_sql("SELECT $1::int * 2", (i,))
+                        doubled = result.scalar()
+                    if doubled != i * 2:
+                        report.wrong.append(f"client {i} got {doubled} for {i} * 2")
+                elif http is not None and step % 10 == 4:
+                    response = await http.get("/health/ready")
+                    report.probes[response.status_code] = (
+                        report.probes.get(response.status_code, 0) + 1
+                    )
+                    if response.status_code != 200:
+                        raise RuntimeError(f"/health/ready answered {response.status_code}")
+                else:
+                    continue
+            except Exception as exc:
+                report.outcomes.append(Outcome(time.monotonic(), op, _error(exc)))
+                await asyncio.sleep(0.01)  # an outage: do not spin
+            else:
+                report.outcomes.append(Outcome(time.monotonic(), op))
+
+    if transport is not None:
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            await asyncio.gather(*(client(i, http) for i in range(clients)))
+    else:
+        await asyncio.gather(*(client(i, None) for i in range(clients)))
+    return report
