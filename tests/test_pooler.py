@@ -8,8 +8,11 @@ where pgbouncer is neither installed nor installable (not root, no apt-get).
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -241,3 +244,50 @@ def test_connect_args_per_mode() -> None:
     assert args("pgbouncer-transaction")["statement_cache_size"] == 0
     assert args("pgbouncer-transaction")["prepared_statement_cache_size"] == 0
     assert "statement_cache_size" not in args("pgbouncer-session")
+
+
+def _migrate(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "DATABASE_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "personal_assistant_db.cli", "migrate", *args],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+async def test_migrate_refuses_the_transaction_pooler_and_takes_the_migrate_url(
+    transaction_bouncer: PgBouncer, make_database: Callable[[], str]
+) -> None:
+    """``pa-db migrate`` through transaction pooling says what to do and changes nothing; with
+    DATABASE_MIGRATE_URL it migrates directly, and /health/ready checks migrations through the
+    pooler."""
+    direct = make_database()
+    pooled = transaction_bouncer.url_for(direct)
+    env = {"DATABASE_URL": pooled, "DB_POOLER": "pgbouncer-transaction"}
+    refused = _migrate(env, "apply")
+    assert refused.returncode == 2
+    assert "DATABASE_MIGRATE_URL" in refused.stderr and "transaction mode" in refused.stderr
+    db = Database.from_env(_env(pooled, DB_POOLER="pgbouncer-transaction"))
+    health = db.health_app(require_migrations=True)
+    host = Starlette(routes=[Mount("/health", app=health)])
+    await db.start()
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=host), base_url="http://t"
+        ) as http:
+            before = await http.get("/health/ready")
+            done = await asyncio.to_thread(
+                _migrate, {**env, "DATABASE_MIGRATE_URL": direct}, "apply"
+            )
+            assert done.returncode == 0, done.stderr
+            await asyncio.sleep(db.settings.health_fail_ttl + 0.1)  # the failed result's cache
+            after = await http.get("/health/ready", headers={"Authorization": f"Bearer {TOKEN}"})
+    finally:
+        await db.stop()
+    assert before.status_code == 503  # nothing was applied through the pooler
+    assert after.status_code == 200, after.text
+    checks = after.json()["checks"]
+    assert checks["database:pendingMigrations"][0]["observedValue"] == 0
+    assert checks["database:responseTime"][0]["details"]["pooler"] == "pgbouncer-transaction"
