@@ -8,6 +8,7 @@ where pgbouncer is neither installed nor installable (not root, no apt-get).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -18,11 +19,14 @@ from typing import Any
 import httpx
 import pytest
 import structlog
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from personal_assistant_db import Database, PoolerMismatch, Telemetry
+from personal_assistant_db import Database, PoolerMismatch, Severity, Telemetry
+from personal_assistant_db.doctor.pool_advice import HEADROOM, PoolInputs, pooler_advice
 from personal_assistant_db.testing import PgBouncer, PgBouncerUnavailable
 from tests.pooler_helpers import run_load
 
@@ -291,3 +295,54 @@ async def test_migrate_refuses_the_transaction_pooler_and_takes_the_migrate_url(
     checks = after.json()["checks"]
     assert checks["database:pendingMigrations"][0]["observedValue"] == 0
     assert checks["database:responseTime"][0]["details"]["pooler"] == "pgbouncer-transaction"
+
+
+@given(
+    capacity=st.integers(1, 60),
+    workers=st.integers(1, 64),
+    max_client_conn=st.integers(1, 5000),
+    pooler_pool=st.none() | st.integers(1, 500),
+    mode=st.sampled_from(["none", "pgbouncer-session", "pgbouncer-transaction"]),
+)
+def test_doctor_warns_when_workers_exceed_the_poolers_limits(
+    capacity: int, workers: int, max_client_conn: int, pooler_pool: int | None, mode: str
+) -> None:
+    inputs = PoolInputs(
+        100, 3, 0, workers, 4, True, capacity, 0, None, mode, max_client_conn, pooler_pool
+    )
+    finding = pooler_advice(inputs)
+    if mode == "none":
+        assert finding is None
+        return
+    assert finding is not None
+    over_clients = capacity * workers > max_client_conn
+    over_server = pooler_pool is not None and pooler_pool > 100 - 3 - HEADROOM
+    assert (finding.severity is Severity.WARNING) is (over_clients or over_server)
+    assert ("max_client_conn" in finding.summary) is (over_clients or not over_server)
+    if over_clients:
+        assert f"max_client_conn >= {capacity * workers}" in finding.action
+
+
+def test_doctor_through_the_pooler_reports_its_limits(
+    transaction_bouncer: PgBouncer, database_url: str
+) -> None:
+    """``pa-db doctor`` runs through transaction pooling and warns: 8 workers x (10 + 10)."""
+    env = {
+        "DATABASE_URL": transaction_bouncer.url_for(database_url),
+        "DB_POOLER": "pgbouncer-transaction",
+        "DB_POOL_SIZE": "10",
+        "DB_MAX_OVERFLOW": "10",
+    }
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "DATABASE_"))}
+    result = subprocess.run(
+        [sys.executable, "-m", "personal_assistant_db.cli", "doctor", "--json", "--workers", "8"],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode in (0, 1), result.stderr
+    findings = json.loads(result.stdout)["findings"]
+    [pooler] = [f for f in findings if f["analysis"] == "pooler_sizing"]
+    assert pooler["severity"] == "warning"
+    assert "160 client connections exceed PgBouncer's max_client_conn 100" in pooler["summary"]
