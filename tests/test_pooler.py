@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,6 +27,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from personal_assistant_db import Database, PoolerMismatch, Severity, Telemetry
+from personal_assistant_db._pgbouncer import INI_TEMPLATE
 from personal_assistant_db.doctor.pool_advice import HEADROOM, PoolInputs, pooler_advice
 from personal_assistant_db.testing import PgBouncer, PgBouncerUnavailable
 from tests.pooler_helpers import run_load
@@ -346,3 +348,18 @@ def test_doctor_through_the_pooler_reports_its_limits(
     [pooler] = [f for f in findings if f["analysis"] == "pooler_sizing"]
     assert pooler["severity"] == "warning"
     assert "160 client connections exceed PgBouncer's max_client_conn 100" in pooler["summary"]
+
+
+def test_the_documented_ini_is_the_one_the_tests_run() -> None:
+    """docs/scaling.md shows the harness's own pgbouncer.ini (with example port and paths)."""
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "scaling.md").read_text()
+    block = doc.split("```ini\n", 1)[1].split("```", 1)[0]
+    rendered = INI_TEMPLATE.format(
+        server="host=127.0.0.1 port=5432",
+        port=6432,
+        dir="/run/pgbouncer",
+        pool_mode="transaction",
+        pool_size=4,
+        max_client_conn=400,
+    )
+    assert block == rendered
