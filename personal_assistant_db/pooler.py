@@ -78,8 +78,8 @@ def detect_mismatch(exc: BaseException) -> PoolerMismatch | None:
     text = " ".join(str(e) for e in (exc, getattr(exc, "orig", None), exc.__cause__) if e)
     if code in _STATEMENT_STATES and "__asyncpg_stmt_" in text:
         why = (
-            "a prepared statement met another server connection "
-            f"(SQLSTATE {code}): the URL goes through a pooler in transaction mode"
+            f"a prepared statement met another server connection (SQLSTATE {code}), as "
+            "behind a pooler in transaction mode (or after a DISCARD ALL in the app's own SQL)"
         )
     elif _STARTUP_SIGN in text:
         why = "the server rejected a startup parameter as PgBouncer does"

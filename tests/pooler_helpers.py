@@ -1,9 +1,10 @@
 """A mixed load for the PgBouncer tests: each client writes its own rows and reads them back.
 
 Every client (one asyncio task) cycles through writes (``db.begin()``), reads (``db.connect()``),
-two-statement transactions, a driver-level statement and, every few steps, a ``/health/ready``
-request over HTTP (httpx.ASGITransport). Each outcome is recorded with its time, so a test can
-ask where errors fell; a read that does not return the client's own write is a wrong result.
+two-statement transactions, a driver-level statement (every other one in AUTOCOMMIT, outside any
+transaction) and, every few steps, a ``/health/ready`` request over HTTP (httpx.ASGITransport).
+Each outcome is recorded with its time, so a test can ask where errors fell; a read that does not
+return the client's own write is a wrong result.
 """
 
 from __future__ import annotations
@@ -96,8 +97,10 @@ async def run_load(
                         got = (await conn.execute(READ, {"c": i, "s": last})).scalar()
                     if got != confirmed[last]:
                         report.wrong.append(f"client {i} read {got!r}, wrote {confirmed[last]!r}")
-                elif kind == 3:
+                elif kind == 3:  # a driver statement; every other one outside a transaction
                     async with db.connect() as conn:
+                        if step % 2:
+                            await conn.execution_options(isolation_level="AUTOCOMMIT")
                         result = await conn.exec_driver_sql("SELECT $1::int * 2", (i,))
                         doubled = result.scalar()
                     if doubled != i * 2:
