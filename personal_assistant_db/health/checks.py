@@ -133,6 +133,12 @@ class PoolCheck:
         status: Status = (
             "fail" if stats.used >= stats.capacity else "warn" if u >= self.warn_at else "pass"
         )
+        reason = None
+        if status != "pass":
+            reason = (
+                f"{stats.used} of {stats.capacity} connections in use, {stats.waiting} waiting"
+                + ("" if status == "fail" else f" (warn from {self.warn_at:.0%})")
+            )
         return CheckResult(
             name=self.name,
             status=status,
@@ -152,6 +158,7 @@ class PoolCheck:
                 "efficiency": round(stats.efficiency, 4),
             },
             details=stats.as_dict(),
+            reason=reason,
         )
 
 

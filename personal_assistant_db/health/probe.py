@@ -54,6 +54,7 @@ class GuardedProbe:
                 duration=time.perf_counter() - began,
                 component_type="datastore",
                 details={"reason": "pool saturated; probe skipped"},
+                reason="pool saturated; probe skipped",
             )
         if self._task is not None and not self._task.done():
             return failure(

@@ -34,10 +34,12 @@ def _entry(result: CheckResult, detailed: bool) -> dict[str, Any]:
         entry["counts"] = dict(result.counts)
     if result.error_id is not None:
         entry["errorId"] = result.error_id
+    if result.reason and result.status != "pass":
+        entry["output"] = result.reason  # public: the check's own text, never the error's
     if detailed and result.details:
         entry["details"] = dict(result.details)
         reason = result.details.get("reason")
-        if reason:
+        if reason and "output" not in entry:
             entry["output"] = str(reason)
     return entry
 

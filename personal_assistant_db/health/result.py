@@ -29,7 +29,11 @@ def _now() -> str:
 
 @dataclass(frozen=True)
 class CheckResult:
-    """One check's outcome. ``counts`` are public numbers; ``details`` need the token."""
+    """One check's outcome. ``counts`` are public numbers; ``details`` need the token.
+
+    ``reason`` is public: a short text the check itself wrote (never server or exception text)
+    saying why it is not ``pass``. The dashboard shows it next to every ``warn`` and ``fail``.
+    """
 
     name: str
     status: Status
@@ -41,6 +45,7 @@ class CheckResult:
     error_id: str | None = None
     counts: Mapping[str, float | int] = field(default_factory=dict)
     details: Mapping[str, Any] = field(default_factory=dict)
+    reason: str | None = None
 
 
 @runtime_checkable
@@ -57,7 +62,9 @@ class Check(Protocol):
 def failure(
     name: str, began: float, exc: BaseException | None, reason: str, **kw: Any
 ) -> CheckResult:
-    """A ``fail`` result with a fresh correlation id; the real cause goes to the log only."""
+    """A ``fail`` result with a fresh correlation id; the real cause goes to the log only.
+
+    ``reason`` must be the package's (or host's) own fixed text: it is shown publicly."""
     error_id = uuid.uuid4().hex[:12]
     log.warning(
         "health.check.failed",
@@ -74,5 +81,6 @@ def failure(
         duration=time.perf_counter() - began,
         error_id=error_id,
         details=details,
+        reason=reason,
         **kw,
     )
