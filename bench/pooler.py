@@ -1,6 +1,7 @@
 """PgBouncer benchmark: direct vs through PgBouncer in session and transaction mode, in one run.
 
     .venv/bin/python bench/pooler.py [--seconds 2] [--repeat 3] [--tasks 16,64] [--soak 20]
+        [--plot docs/bench/pooler.svg]
 
 Uses $DATABASE_URL's server (else embedded pgserver) and a real PgBouncer (testing.PgBouncer).
 Each cell is ``db.connect()`` + one primary-key lookup (3 statements on the wire: BEGIN, the
@@ -29,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.pooler_helpers (--soak)
 from _common import ROWS, bench_database, median, pct, server_url, table
+from _plot import write_ratio_chart
 
 from personal_assistant_db import Database, Settings
 from personal_assistant_db.testing import PgBouncer
@@ -119,6 +121,17 @@ async def paths(args: argparse.Namespace, url: str, bouncers: dict[str, PgBounce
             rows.append([tasks, name, f"{qps:,.0f}", f"{qps / base:.2f}", f"{p95:.2f}"])
     print(f"\n== paths: db.connect() + PK lookup, app pool {APP_POOL}, medians of {args.repeat}")
     print(table(["tasks", "path", "ops/s", "vs direct", "P95 ms"], rows))
+    if args.plot:
+        write_ratio_chart(
+            args.plot,
+            title="bench/pooler.py: throughput through PgBouncer (db.connect() + PK lookup)",
+            baseline="direct",
+            groups=[
+                (f"{t} tasks", [(str(r[1]), float(r[3])) for r in rows if r[0] == t])
+                for t in args.tasks
+            ],
+            note=f"app pool {APP_POOL}, --seconds {args.seconds:g} --repeat {args.repeat}, medians",
+        )
 
 
 def options(settings: Settings) -> dict[str, dict[str, Any]]:
@@ -233,4 +246,7 @@ if __name__ == "__main__":
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--tasks", type=lambda s: [int(x) for x in s.split(",")], default=[16, 64])
     parser.add_argument("--soak", type=float, default=0.0, help="seconds of the mixed load")
+    parser.add_argument(
+        "--plot", metavar="SVG", help="also write the paths' ratios as an SVG chart"
+    )
     asyncio.run(main(parser.parse_args()))
