@@ -363,3 +363,17 @@ def test_the_documented_ini_is_the_one_the_tests_run() -> None:
         max_client_conn=400,
     )
     assert block == rendered
+
+
+@given(password=st.text(st.characters(categories=["L", "N"]), min_size=8, max_size=20))
+def test_the_migrate_url_never_shows_its_password(password: str) -> None:
+    from personal_assistant_db import ConfigurationError, Settings
+
+    good = {"DATABASE_URL": "postgresql://u@pgbouncer:6432/app"}
+    s = Settings.from_env({**good, "DATABASE_MIGRATE_URL": f"postgresql://u:{password}@db/app"})
+    assert s.migrate_url is not None and password not in repr(s)
+    assert s.migrate_sync_url.drivername == "postgresql+psycopg" and s.migrate_sync_url.host == "db"
+    with pytest.raises(ConfigurationError) as info:
+        Settings.from_env({**good, "DATABASE_MIGRATE_URL": f"mysql://u:{password}@db/app"})
+    assert [p.variable for p in info.value.problems] == ["DATABASE_MIGRATE_URL"]
+    assert password not in str(info.value)

@@ -28,8 +28,10 @@ def run(args: argparse.Namespace) -> int:
     shown = {
         f.name: getattr(settings, f.name) for f in fields(settings) if f.repr and f.name != "url"
     }
+    migrate = settings.migrate_url
     shown = {
         "url": settings.safe_url,
+        "migrate_url": migrate.render_as_string(hide_password=True) if migrate else None,
         **shown,
         "health_token": "***" if settings.health_token else None,
     }
