@@ -28,7 +28,13 @@ from .errors import PoolerMismatch
 from .logs import get_logger
 from .retry import sqlstate_of
 
-__all__ = ["attach", "begin_suffix", "connection_class", "detect_mismatch"]
+__all__ = [
+    "attach",
+    "begin_suffix",
+    "connection_class",
+    "detect_mismatch",
+    "transaction_pooling_args",
+]
 
 log = get_logger()
 
@@ -36,6 +42,18 @@ log = get_logger()
 # (26000) and "... already exists" (42P05).
 _STATEMENT_STATES = frozenset({"26000", "42P05"})
 _STARTUP_SIGN = "unsupported startup parameter"
+
+
+def transaction_pooling_args(statement_timeout_ms: int) -> dict[str, Any]:
+    """asyncpg/SQLAlchemy ``connect_args`` for ``DB_POOLER=pgbouncer-transaction``."""
+    args: dict[str, Any] = {
+        "statement_cache_size": 0,  # asyncpg: the unnamed statement, Parse sent with each Bind
+        "prepared_statement_cache_size": 0,  # SQLAlchemy: no statement object kept across calls
+    }
+    suffix = begin_suffix(statement_timeout_ms)
+    if suffix:
+        args["connection_class"] = connection_class(suffix)
+    return args
 
 
 def begin_suffix(statement_timeout_ms: int) -> str:

@@ -11,12 +11,27 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
-from urllib.parse import unquote
 
 from sqlalchemy.engine import URL
 
+from .environment import (
+    EXAMPLE_URL,
+    URL_EXPECTED,
+    app_name,
+    choice,
+    closest,
+    database_url,
+    decimal,
+    parse_bool,
+    scrub,
+    secret,
+    warn_unknown,
+    whole,
+)
 from .errors import ConfigurationError, SettingProblem
-from .urls import UrlError, parse_database_url, to_sync
+from .pooler import transaction_pooling_args
+from .profiles import PROFILES
+from .urls import looks_secret, render_url, to_sync
 
 __all__ = ["MAX_HISTORY_SNAPSHOTS", "PROFILES", "Settings"]
 
@@ -27,96 +42,6 @@ Profile = Literal["development", "test", "production"]
 Pooler = Literal["none", "pgbouncer-session", "pgbouncer-transaction"]
 StartupMode = Literal["fail_fast", "degraded"]
 QueryText = Literal["redact", "omit"]
-
-# Defaults per profile. Sizing: HikariCP's formula, connections = cores * 2 + spindles, gives
-# about 10 for a 4-core database server; production allows 10 more as overflow for bursts.
-PROFILES: dict[str, dict[str, Any]] = {
-    "production": {
-        "pool_size": 10,
-        "max_overflow": 10,
-        "pool_timeout": 30.0,
-        "pool_pre_ping": True,
-        "startup_mode": "fail_fast",
-        "connect_retry_deadline": 30.0,
-        "statement_timeout_ms": 30_000,
-        "warmup_connections": 2,
-    },
-    "development": {
-        "pool_size": 5,
-        "max_overflow": 5,
-        "pool_timeout": 10.0,
-        "pool_pre_ping": True,
-        "startup_mode": "degraded",
-        "connect_retry_deadline": 10.0,
-        "statement_timeout_ms": 30_000,
-        "warmup_connections": 1,
-    },
-    "test": {
-        "pool_size": 5,
-        "max_overflow": 0,
-        "pool_timeout": 5.0,
-        "pool_pre_ping": False,
-        "startup_mode": "fail_fast",
-        "connect_retry_deadline": 5.0,
-        "statement_timeout_ms": 10_000,
-        "warmup_connections": 0,
-        "connect_timeout": 5.0,
-    },
-}
-
-
-def _parse_bool(raw: str) -> bool:
-    value = raw.strip().lower()
-    if value in {"1", "true", "yes", "on"}:
-        return True
-    if value in {"0", "false", "no", "off"}:
-        return False
-    raise ValueError
-
-
-def _int(minimum: int) -> Callable[[str], int]:
-    def parse(raw: str) -> int:
-        value = int(raw.strip())
-        if value < minimum:
-            raise ValueError
-        return value
-
-    return parse
-
-
-def _float(minimum: float, *, strict: bool = False) -> Callable[[str], float]:
-    def parse(raw: str) -> float:
-        value = float(raw.strip())
-        if value != value or value in (float("inf"), float("-inf")):
-            raise ValueError
-        if value < minimum or (strict and value == minimum):
-            raise ValueError
-        return value
-
-    return parse
-
-
-def _choice(*options: str) -> Callable[[str], str]:
-    def parse(raw: str) -> str:
-        value = raw.strip().lower()
-        if value not in options:
-            raise ValueError
-        return value
-
-    return parse
-
-
-def _app_name(raw: str) -> str:
-    value = raw.strip()
-    if not value or len(value.encode()) > 63 or not value.isprintable():
-        raise ValueError
-    return value
-
-
-def _secret(raw: str) -> str:
-    if len(raw) < 16:
-        raise ValueError
-    return raw
 
 
 def _var(env: str, parse: Callable[[str], Any], expected: str, **kw: Any) -> Any:
@@ -133,107 +58,107 @@ class Settings:
     env: Profile = "production"
     pooler: Pooler = _var(
         "DB_POOLER",
-        _choice("none", "pgbouncer-session", "pgbouncer-transaction"),
+        choice("none", "pgbouncer-session", "pgbouncer-transaction"),
         "none, pgbouncer-session or pgbouncer-transaction",
         default="none",
     )
-    pool_size: int = _var("DB_POOL_SIZE", _int(1), "a whole number >= 1, e.g. 10", default=10)
-    max_overflow: int = _var("DB_MAX_OVERFLOW", _int(0), "a whole number >= 0", default=10)
+    pool_size: int = _var("DB_POOL_SIZE", whole(1), "a whole number >= 1, e.g. 10", default=10)
+    max_overflow: int = _var("DB_MAX_OVERFLOW", whole(0), "a whole number >= 0", default=10)
     pool_timeout: float = _var(
-        "DB_POOL_TIMEOUT", _float(0, strict=True), "seconds > 0, e.g. 30", default=30.0
+        "DB_POOL_TIMEOUT", decimal(0, strict=True), "seconds > 0, e.g. 30", default=30.0
     )
     pool_recycle: int = _var(
-        "DB_POOL_RECYCLE", _int(-1), "whole seconds (-1 disables), e.g. 3600", default=3600
+        "DB_POOL_RECYCLE", whole(-1), "whole seconds (-1 disables), e.g. 3600", default=3600
     )
-    pool_pre_ping: bool = _var("DB_POOL_PRE_PING", _parse_bool, "true or false", default=True)
-    pool_use_lifo: bool = _var("DB_POOL_USE_LIFO", _parse_bool, "true or false", default=False)
+    pool_pre_ping: bool = _var("DB_POOL_PRE_PING", parse_bool, "true or false", default=True)
+    pool_use_lifo: bool = _var("DB_POOL_USE_LIFO", parse_bool, "true or false", default=False)
     connect_timeout: float = _var(
-        "DB_CONNECT_TIMEOUT", _float(0, strict=True), "seconds > 0, e.g. 10", default=10.0
+        "DB_CONNECT_TIMEOUT", decimal(0, strict=True), "seconds > 0, e.g. 10", default=10.0
     )
     command_timeout: float = _var(
-        "DB_COMMAND_TIMEOUT", _float(0), "seconds (0 = none), e.g. 60", default=0.0
+        "DB_COMMAND_TIMEOUT", decimal(0), "seconds (0 = none), e.g. 60", default=0.0
     )
     statement_timeout_ms: int = _var(
-        "DB_STATEMENT_TIMEOUT_MS", _int(0), "milliseconds (0 = none), e.g. 30000", default=30_000
+        "DB_STATEMENT_TIMEOUT_MS", whole(0), "milliseconds (0 = none), e.g. 30000", default=30_000
     )
     application_name: str = _var(
         "DB_APPLICATION_NAME",
-        _app_name,
+        app_name,
         "printable text of at most 63 bytes",
         default="personal-assistant-db",
     )
     startup_mode: StartupMode = _var(
         "DB_STARTUP_MODE",
-        _choice("fail_fast", "degraded"),
+        choice("fail_fast", "degraded"),
         "fail_fast or degraded",
         default="fail_fast",
     )
     connect_retry_deadline: float = _var(
-        "DB_CONNECT_RETRY_DEADLINE", _float(0), "seconds >= 0, e.g. 30", default=30.0
+        "DB_CONNECT_RETRY_DEADLINE", decimal(0), "seconds >= 0, e.g. 30", default=30.0
     )
     connect_retry_initial: float = _var(
-        "DB_CONNECT_RETRY_INITIAL", _float(0, strict=True), "seconds > 0, e.g. 0.1", default=0.1
+        "DB_CONNECT_RETRY_INITIAL", decimal(0, strict=True), "seconds > 0, e.g. 0.1", default=0.1
     )
     connect_retry_max: float = _var(
-        "DB_CONNECT_RETRY_MAX", _float(0, strict=True), "seconds > 0, e.g. 5", default=5.0
+        "DB_CONNECT_RETRY_MAX", decimal(0, strict=True), "seconds > 0, e.g. 5", default=5.0
     )
     warmup_connections: int = _var(
-        "DB_WARMUP_CONNECTIONS", _int(0), "a whole number >= 0, at most DB_POOL_SIZE", default=2
+        "DB_WARMUP_CONNECTIONS", whole(0), "a whole number >= 0, at most DB_POOL_SIZE", default=2
     )
     health_token: str | None = _var(
-        "DB_HEALTH_TOKEN", _secret, "a random string of 16+ characters", default=None, repr=False
+        "DB_HEALTH_TOKEN", secret, "a random string of 16+ characters", default=None, repr=False
     )
     health_timeout: float = _var(
         "DB_HEALTH_TIMEOUT",
-        _float(0, strict=True),
+        decimal(0, strict=True),
         "seconds > 0, below your probe timeout (Kubernetes default: 1), e.g. 0.8",
         default=0.8,
     )
     health_checkout_timeout: float = _var(
-        "DB_HEALTH_CHECKOUT_TIMEOUT", _float(0, strict=True), "seconds > 0, e.g. 0.2", default=0.2
+        "DB_HEALTH_CHECKOUT_TIMEOUT", decimal(0, strict=True), "seconds > 0, e.g. 0.2", default=0.2
     )
-    health_ttl: float = _var("DB_HEALTH_TTL", _float(0), "seconds >= 0, e.g. 1", default=1.0)
+    health_ttl: float = _var("DB_HEALTH_TTL", decimal(0), "seconds >= 0, e.g. 1", default=1.0)
     health_fail_ttl: float = _var(
-        "DB_HEALTH_FAIL_TTL", _float(0), "seconds >= 0, e.g. 0.5", default=0.5
+        "DB_HEALTH_FAIL_TTL", decimal(0), "seconds >= 0, e.g. 0.5", default=0.5
     )
     metrics_require_token: bool = _var(
-        "DB_METRICS_REQUIRE_TOKEN", _parse_bool, "true or false", default=False
+        "DB_METRICS_REQUIRE_TOKEN", parse_bool, "true or false", default=False
     )
-    tracing: bool = _var("DB_TRACING", _parse_bool, "true or false", default=True)
-    trace_connect: bool = _var("DB_TRACE_CONNECT", _parse_bool, "true or false", default=False)
+    tracing: bool = _var("DB_TRACING", parse_bool, "true or false", default=True)
+    trace_connect: bool = _var("DB_TRACE_CONNECT", parse_bool, "true or false", default=False)
     trace_query_text: QueryText = _var(
-        "DB_TRACE_QUERY_TEXT", _choice("redact", "omit"), "redact or omit", default="redact"
+        "DB_TRACE_QUERY_TEXT", choice("redact", "omit"), "redact or omit", default="redact"
     )
     latency_window: float = _var(
-        "DB_LATENCY_WINDOW", _float(0, strict=True), "seconds > 0, e.g. 300", default=300.0
+        "DB_LATENCY_WINDOW", decimal(0, strict=True), "seconds > 0, e.g. 300", default=300.0
     )
     health_history_interval: float = _var(
         "DB_HEALTH_HISTORY_INTERVAL",
-        _float(1),
+        decimal(1),
         "seconds >= 1 between dashboard history snapshots, e.g. 5",
         default=5.0,
     )
     health_history_window: float = _var(
         "DB_HEALTH_HISTORY_WINDOW",
-        _float(0, strict=True),
+        decimal(0, strict=True),
         "seconds of dashboard history to keep, e.g. 900",
         default=900.0,
     )
     query_p95_budget_ms: float = _var(
         "DB_QUERY_P95_BUDGET_MS",
-        _float(0, strict=True),
+        decimal(0, strict=True),
         "milliseconds > 0, e.g. 100",
         default=100.0,
     )
     slow_query_ms: float = _var(
-        "DB_SLOW_QUERY_MS", _float(0), "milliseconds (0 = off), e.g. 500", default=500.0
+        "DB_SLOW_QUERY_MS", decimal(0), "milliseconds (0 = off), e.g. 500", default=500.0
     )
     migrate_lock_timeout_ms: int = _var(
-        "DB_MIGRATE_LOCK_TIMEOUT_MS", _int(0), "milliseconds (0 = none), e.g. 5000", default=5_000
+        "DB_MIGRATE_LOCK_TIMEOUT_MS", whole(0), "milliseconds (0 = none), e.g. 5000", default=5_000
     )
     migrate_statement_timeout_ms: int = _var(
         "DB_MIGRATE_STATEMENT_TIMEOUT_MS",
-        _int(0),
+        whole(0),
         "milliseconds (0 = none), e.g. 60000",
         default=60_000,
     )
@@ -263,38 +188,12 @@ class Settings:
         values["env"] = raw_profile
         values.update(PROFILES[raw_profile])
 
-        raw_url = env.get("DATABASE_URL")
-        if raw_url is None or not raw_url.strip():
-            problems.append(
-                SettingProblem(
-                    "DATABASE_URL", "is not set", "postgresql://user:password@host:5432/dbname"
-                )
-            )
-        else:
-            try:
-                values["url"] = parse_database_url(raw_url)
-            except UrlError as exc:
-                problems.append(
-                    SettingProblem(
-                        "DATABASE_URL",
-                        str(exc),
-                        "postgresql://, postgres:// or postgresql+asyncpg:// with a database name, "
-                        "e.g. postgresql://app:secret@db:5432/app",
-                    )
-                )
-
+        raw_url = env.get("DATABASE_URL", "").strip()
+        values["url"] = database_url(env, "DATABASE_URL", URL_EXPECTED, problems, required=True)
         raw_migrate = env.get("DATABASE_MIGRATE_URL", "").strip()
-        if raw_migrate:
-            try:
-                values["migrate_url"] = parse_database_url(raw_migrate)
-            except UrlError as exc:
-                problems.append(
-                    SettingProblem(
-                        "DATABASE_MIGRATE_URL",
-                        str(exc),
-                        "a direct (not pooled) URL, e.g. postgresql://app:secret@db:5432/app",
-                    )
-                )
+        values["migrate_url"] = database_url(
+            env, "DATABASE_MIGRATE_URL", "a direct (not pooled) URL, e.g. " + EXAMPLE_URL, problems
+        )
 
         for f in fields(cls):
             name = f.metadata.get("env")
@@ -303,13 +202,14 @@ class Settings:
             try:
                 values[f.name] = f.metadata["parse"](env[name])
             except ValueError:
-                shown = "(hidden)" if f.name == "health_token" else repr(env[name][:40])
+                shown = "(hidden)" if looks_secret(name) else repr(env[name][:40])
                 problems.append(
                     SettingProblem(name, f"invalid value {shown}", f.metadata["expected"])
                 )
         values.update(overrides)
+        warn_unknown(env, known_variables())
         if problems:
-            raise ConfigurationError(_scrub(_scrub(problems, raw_url or ""), raw_migrate))
+            raise ConfigurationError(scrub(scrub(problems, raw_url), raw_migrate))
         return cls(**values)
 
     def __repr__(self) -> str:
@@ -320,7 +220,7 @@ class Settings:
         )
         migrate = ""
         if self.migrate_url is not None:
-            migrate = f"migrate_url={self.migrate_url.render_as_string(hide_password=True)!r}, "
+            migrate = f"migrate_url={render_url(self.migrate_url)!r}, "
         return f"Settings(url={self.safe_url!r}, {migrate}{shown})"
 
     @property
@@ -340,8 +240,8 @@ class Settings:
 
     @property
     def safe_url(self) -> str:
-        """The URL with the password replaced by ``***``: for logs and errors."""
-        return self.url.render_as_string(hide_password=True)
+        """The URL with the password and secret query values as ``***``: for logs and errors."""
+        return render_url(self.url)
 
     def asyncpg_connect_args(self) -> dict[str, Any]:
         """``connect_args`` for create_async_engine: timeouts, server settings and, behind
@@ -353,31 +253,19 @@ class Settings:
         if self.command_timeout:
             args["command_timeout"] = self.command_timeout
         if self.pooler == "pgbouncer-transaction":
-            from .pooler import begin_suffix, connection_class
-
-            args["statement_cache_size"] = 0  # asyncpg: unnamed statements, Parse with each Bind
-            args["prepared_statement_cache_size"] = 0  # SQLAlchemy: no statement kept across
-            suffix = begin_suffix(self.statement_timeout_ms)
-            if suffix:
-                args["connection_class"] = connection_class(suffix)
+            args.update(transaction_pooling_args(self.statement_timeout_ms))
         return args
 
 
-def _scrub(problems: list[SettingProblem], raw_url: str) -> list[SettingProblem]:
-    """Belt and braces: no problem text may carry the URL's password, even an unparsable URL's."""
-    rest = raw_url.split("://", 1)[-1]
-    userinfo = rest.rsplit("@", 1)[0] if "@" in rest else ""
-    secret = userinfo.split(":", 1)[1] if ":" in userinfo else ""
-    secrets = {x for x in (secret, unquote(secret)) if x}
-    if not secrets:
-        return problems
-    scrubbed = []
-    for p in problems:
-        text = p.problem
-        for value in sorted(secrets, key=len, reverse=True):
-            text = text.replace(value, "***")
-        scrubbed.append(SettingProblem(p.variable, text, p.expected))
-    return scrubbed
+def known_variables() -> list[str]:
+    """Every environment variable Settings reads."""
+    names = (f.metadata["env"] for f in fields(Settings) if f.metadata)
+    return ["DATABASE_URL", "DATABASE_MIGRATE_URL", "DB_ENV", *names]
+
+
+def closest_variable(name: str) -> str | None:
+    """The known variable ``name`` was most likely meant to be (difflib), or None."""
+    return closest(name, known_variables())
 
 
 def _cross_checks(s: Settings) -> list[SettingProblem]:

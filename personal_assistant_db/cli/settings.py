@@ -9,6 +9,7 @@ from dataclasses import fields
 
 from ..errors import ConfigurationError
 from ..settings import Settings
+from ..urls import render_url
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -31,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     migrate = settings.migrate_url
     shown = {
         "url": settings.safe_url,
-        "migrate_url": migrate.render_as_string(hide_password=True) if migrate else None,
+        "migrate_url": render_url(migrate) if migrate else None,
         **shown,
         "health_token": "***" if settings.health_token else None,
     }
