@@ -64,6 +64,13 @@ def db_step(db: Database) -> Step:
     return step
 
 
+def fast_step(db: Database) -> Step:
+    async def step() -> None:
+        await db.fetch_val(PK, {"id": random.randint(1, ROWS)})
+
+    return step
+
+
 def engine_step(engine: AsyncEngine) -> Step:
     async def step() -> None:
         async with engine.connect() as conn:
@@ -85,6 +92,33 @@ def env_for(url: str, pooler: str, **extra: str) -> dict[str, str]:
     }
 
 
+async def compare(
+    args: argparse.Namespace, cells: dict[str, dict[str, str]], step_of: Callable[[Database], Step]
+) -> list[list[Any]]:
+    """Rows (tasks, path, ops/s, ratio to ``direct``, P95) of each cell's Database, interleaved."""
+    dbs = {name: Database.from_env(env) for name, env in cells.items()}
+    for db in dbs.values():
+        await db.start()
+    results: dict[tuple[str, int], list[tuple[float, float]]] = {}
+    try:
+        for _ in range(args.repeat):
+            for tasks in args.tasks:
+                for name, db in dbs.items():
+                    got = await drive(step_of(db), tasks, args.seconds)
+                    results.setdefault((name, tasks), []).append(got)
+    finally:
+        for db in dbs.values():
+            await db.stop()
+    rows = []
+    for tasks in args.tasks:
+        base = median([r[0] for r in results[("direct", tasks)]])
+        for name in cells:
+            runs = results[(name, tasks)]
+            qps, p95 = median([r[0] for r in runs]), median([r[1] for r in runs])
+            rows.append([tasks, name, f"{qps:,.0f}", f"{qps / base:.2f}", f"{p95:.2f}"])
+    return rows
+
+
 async def paths(args: argparse.Namespace, url: str, bouncers: dict[str, PgBouncer]) -> None:
     cells = {
         "direct": env_for(url, "none"),
@@ -99,26 +133,7 @@ async def paths(args: argparse.Namespace, url: str, bouncers: dict[str, PgBounce
             bouncers["transaction4"].url_for(url), "pgbouncer-transaction"
         ),
     }
-    dbs = {name: Database.from_env(env) for name, env in cells.items()}
-    for db in dbs.values():
-        await db.start()
-    results: dict[tuple[str, int], list[tuple[float, float]]] = {}
-    try:
-        for _ in range(args.repeat):
-            for tasks in args.tasks:
-                for name, db in dbs.items():
-                    got = await drive(db_step(db), tasks, args.seconds)
-                    results.setdefault((name, tasks), []).append(got)
-    finally:
-        for db in dbs.values():
-            await db.stop()
-    rows = []
-    for tasks in args.tasks:
-        base = median([r[0] for r in results[("direct", tasks)]])
-        for name in cells:
-            runs = results[(name, tasks)]
-            qps, p95 = median([r[0] for r in runs]), median([r[1] for r in runs])
-            rows.append([tasks, name, f"{qps:,.0f}", f"{qps / base:.2f}", f"{p95:.2f}"])
+    rows = await compare(args, cells, db_step)
     print(f"\n== paths: db.connect() + PK lookup, app pool {APP_POOL}, medians of {args.repeat}")
     print(table(["tasks", "path", "ops/s", "vs direct", "P95 ms"], rows))
     if args.plot:
@@ -132,6 +147,22 @@ async def paths(args: argparse.Namespace, url: str, bouncers: dict[str, PgBounce
             ],
             note=f"app pool {APP_POOL}, --seconds {args.seconds:g} --repeat {args.repeat}, medians",
         )
+
+
+async def fast_path(args: argparse.Namespace, url: str, bouncers: dict[str, PgBouncer]) -> None:
+    """The fast path (``db.fetch_val``, one statement outside a transaction) direct vs pooled."""
+    cells = {
+        "direct": env_for(url, "none"),
+        "pgbouncer transaction (pool 20)": env_for(
+            bouncers["transaction20"].url_for(url), "pgbouncer-transaction"
+        ),
+        "pgbouncer transaction (pool 4)": env_for(
+            bouncers["transaction4"].url_for(url), "pgbouncer-transaction"
+        ),
+    }
+    rows = await compare(args, cells, fast_step)
+    print(f"\n== fast path: db.fetch_val(PK lookup), app pool {APP_POOL}, medians of {args.repeat}")
+    print(table(["tasks", "path", "ops/s", "vs direct", "P95 ms"], rows))
 
 
 def options(settings: Settings) -> dict[str, dict[str, Any]]:
@@ -234,6 +265,7 @@ async def main(args: argparse.Namespace) -> None:
             if args.soak:
                 await soak(args.soak, url, bouncers["transaction4"])
             await paths(args, url, bouncers)
+            await fast_path(args, url, bouncers)
             await option_costs(args, url, bouncers["transaction4"])
     finally:
         for bouncer in bouncers.values():

@@ -21,6 +21,7 @@ from .errors import (
     SettingProblem,
     UnknownMigration,
 )
+from .fastpath import Row, Transaction
 from .health import Check, CheckResult, health_app
 from .health.alerts import AlertEvent, AlertManager, AlertRule, WebhookSink, default_rules
 from .lifespan import combine_lifespans
@@ -52,10 +53,12 @@ __all__ = [
     "PoolStats",
     "PoolerMismatch",
     "Report",
+    "Row",
     "SettingProblem",
     "Settings",
     "Severity",
     "Telemetry",
+    "Transaction",
     "UnknownMigration",
     "WebhookSink",
     "add_trace_context",

@@ -3,7 +3,9 @@
 SQLAlchemy fires no event before a checkout, so ``MeasuredPool`` times ``connect()`` itself:
 how long callers wait, how many wait right now, and how many gave up (pool timeouts). Pool events
 count connections created, closed and invalidated, and whether a checkout reused an open
-connection (efficiency). Counters live in a ``PoolMeter`` owned by the Database, because
+connection (efficiency). The ping bypass window (``DB_POOL_PING_BYPASS_MS``, HikariCP's
+``aliveBypassWindowMs``) hands out a connection returned less than that long ago without the
+pre-ping. Counters live in a ``PoolMeter`` owned by the Database, because
 ``engine.dispose()`` replaces the pool object; ``bind_pool_class`` bakes the meter into a
 subclass so that the replacement keeps counting into the same place.
 """
@@ -24,6 +26,7 @@ __all__ = ["MeasuredPool", "PoolMeter", "PoolStats", "bind_pool_class"]
 
 _FRESH = "pa_db_fresh"
 _CHECKED_OUT_AT = "pa_db_checked_out_at"
+_RETURNED_AT = "pa_db_returned_at"
 
 
 def _quantile(sorted_values: list[float], q: float) -> float:
@@ -52,6 +55,7 @@ class PoolStats:
     created: int
     closed: int
     invalidated: int
+    read_retries: int = 0
 
     @property
     def capacity(self) -> int:
@@ -95,6 +99,10 @@ class PoolMeter:
         self.created = 0
         self.closed = 0
         self.invalidated = 0
+        #: Reads retried on a fresh connection after a disconnect (the fast path's read retry).
+        self.read_retries = 0
+        #: Seconds: a connection returned less than this long ago skips the pre-ping (0: never).
+        self.ping_bypass = 0.0
         self.waits: deque[float] = deque(maxlen=window)
         self.create_times: deque[float] = deque(maxlen=window)
         #: Called with (seconds,) after each checkout wait, connection creation and use.
@@ -131,6 +139,7 @@ class PoolMeter:
             created=self.created,
             closed=self.closed,
             invalidated=self.invalidated,
+            read_retries=self.read_retries,
         )
 
     def attach(self, engine: Engine) -> None:
@@ -195,7 +204,22 @@ class MeasuredPool(AsyncAdaptedQueuePool):
                 info[_CHECKED_OUT_AT] = now
         return connection
 
+    def _do_get(self) -> ConnectionPoolEntry:
+        record = super()._do_get()
+        # The pre-ping is skipped for a record SQLAlchemy considers fresh (just connected). A
+        # connection returned within the bypass window is as good as fresh: mark it so.
+        if self._pre_ping and self.meter.ping_bypass > 0:
+            info = record.record_info
+            returned = info.get(_RETURNED_AT) if info is not None else None
+            if returned is not None and time.monotonic() - returned < self.meter.ping_bypass:
+                record.fresh = True  # type: ignore[attr-defined]  # _ConnectionRecord
+        return record
+
     def _do_return_conn(self, record: ConnectionPoolEntry) -> None:
+        if self._pre_ping and self.meter.ping_bypass > 0:
+            info = record.record_info
+            if info is not None:
+                info[_RETURNED_AT] = time.monotonic()
         if self.meter.on_use:
             info = record.record_info
             started = info.pop(_CHECKED_OUT_AT, None) if info is not None else None

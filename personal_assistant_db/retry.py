@@ -8,12 +8,24 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-__all__ = ["CONNECT_HINTS", "connect_hint", "describe", "is_transient", "sqlstate_of"]
+__all__ = [
+    "CONNECT_HINTS",
+    "connect_hint",
+    "describe",
+    "is_disconnect",
+    "is_transient",
+    "sqlstate_of",
+]
 
 # too many connections, out of memory, server shutting down / starting up, connection failures
 TRANSIENT_SQLSTATES = frozenset(
     {"53300", "53400", "57P01", "57P02", "57P03", "08000", "08001", "08003", "08004", "08006"}
 )
+# admin/crash shutdown and connection exceptions: the session is gone
+_DISCONNECT_SQLSTATES = frozenset({"57P01", "57P02", "08000", "08003", "08006"})
+# asyncpg while the server restarts: "cannot switch to state 12; another operation (2) is in
+# progress" comes as InternalClientError instead of a disconnect (FIELD_NOTES, issue 11).
+_DRIVER_DISCONNECTS = frozenset({"ConnectionDoesNotExistError", "InternalClientError"})
 #: The one table of connect hints, used by the app's startup and by ``pa-db migrate``; ``{url}``
 #: names where the URL came from (DATABASE_URL, --database ...).
 CONNECT_HINTS = {
@@ -58,6 +70,34 @@ def sqlstate_of(exc: BaseException) -> str | None:
         if isinstance(code, str) and len(code) == 5:
             return code
     return None
+
+
+def _driver_disconnect(item: BaseException) -> bool:
+    name = type(item).__name__
+    text = str(item)
+    if name == "InternalClientError":
+        return "cannot switch to state" in text or "another operation" in text
+    if name in _DRIVER_DISCONNECTS:
+        return True
+    if name == "InterfaceError":
+        lowered = text.lower()
+        return "closed" in lowered or "connection" in lowered
+    return isinstance(item, ConnectionError | EOFError)
+
+
+def is_disconnect(exc: BaseException) -> bool:
+    """True when the connection that raised ``exc`` is gone: discard it, retry on a new one.
+
+    Covers server shutdown/crash (57P01/57P02), connection exceptions (08xxx), reset/broken
+    sockets, asyncpg's closed-connection errors and its ``cannot switch to state`` during a
+    restart, and a SQLAlchemy error already marked ``connection_invalidated``.
+    """
+    if getattr(exc, "connection_invalidated", False):
+        return True
+    code = sqlstate_of(exc)
+    if code is not None and code in _DISCONNECT_SQLSTATES:
+        return True
+    return any(_driver_disconnect(item) for item in _chain(exc))
 
 
 def is_transient(exc: BaseException) -> bool:

@@ -2,7 +2,9 @@
 
 Every client (one asyncio task) cycles through writes (``db.begin()``), reads (``db.connect()``),
 two-statement transactions, a driver-level statement (every other one in AUTOCOMMIT, outside any
-transaction) and, every few steps, a ``/health/ready`` request over HTTP (httpx.ASGITransport).
+transaction), every other cycle a ``/health/ready`` request over HTTP (httpx.ASGITransport), and
+the fast path: ``db.execute`` (autocommit), ``db.fetch_val``, ``db.transaction()``,
+``db.fetch_all`` and ``db.iterate`` (a server-side cursor).
 Each outcome is recorded with its time, so a test can ask where errors fell; a read that does not
 return the client's own write is a wrong result.
 """
@@ -27,6 +29,10 @@ SCHEMA = (
 INSERT = text("INSERT INTO pooler_load (client, seq, value) VALUES (:c, :s, :v)")
 READ = text("SELECT value FROM pooler_load WHERE client = :c AND seq = :s")
 COUNT = text("SELECT count(*) FROM pooler_load WHERE client = :c")
+LATEST = text("SELECT value FROM pooler_load WHERE client = :c ORDER BY seq DESC LIMIT 3")
+# One step of each per cycle: the SQLAlchemy path (0-3), a probe, the fast path (5-8).
+OPS = ("write", "read", "transaction", "driver", "probe", "fast-write", "fast-read", "fast-tx")
+OPS += ("fast-list",)
 
 
 @dataclass
@@ -73,10 +79,39 @@ async def run_load(
         step = 0
         while time.monotonic() < stop:
             step += 1
-            kind = step % 5
-            op = ("write", "read", "transaction", "driver", "probe")[kind]
+            kind = step % len(OPS)
+            op = OPS[kind]
             try:
-                if kind in (0, 2):
+                if kind in (5, 7):  # the fast path: autocommit write, or a transaction
+                    seq += 1
+                    value = f"{i}:{seq}:{step}"
+                    params = {"c": i, "s": seq, "v": value}
+                    try:
+                        if kind == 5:
+                            await db.execute(INSERT, params)
+                        else:
+                            async with db.transaction() as tx:
+                                await tx.execute(INSERT, params)
+                                count = await tx.fetch_val(COUNT, {"c": i}) or 0
+                                low = len(confirmed) + 1
+                                if not low <= count <= low + unknown:
+                                    report.wrong.append(f"client {i} counted {count}, not {low}")
+                    except Exception:
+                        unknown += 1
+                        raise
+                    confirmed[seq] = value
+                elif kind == 6 and confirmed:
+                    last = max(confirmed)
+                    got = await db.fetch_val(READ, {"c": i, "s": last})
+                    if got != confirmed[last]:
+                        report.wrong.append(f"client {i} read {got!r}, wrote {confirmed[last]!r}")
+                elif kind == 8 and confirmed:
+                    rows = await db.fetch_all(LATEST, {"c": i})
+                    streamed = [r.value async for r in db.iterate(LATEST, {"c": i}, batch=1)]
+                    last = max(confirmed)
+                    if rows[0].value != confirmed[last] or [r.value for r in rows] != streamed:
+                        report.wrong.append(f"client {i} listed {rows[:1]} / {streamed[:1]}")
+                elif kind in (0, 2):
                     seq += 1
                     value = f"{i}:{seq}:{step}"
                     try:
@@ -105,7 +140,7 @@ async def run_load(
                         doubled = result.scalar()
                     if doubled != i * 2:
                         report.wrong.append(f"client {i} got {doubled} for {i} * 2")
-                elif http is not None and step % 10 == 4:
+                elif kind == 4 and http is not None and (step // len(OPS)) % 2 == 0:
                     response = await http.get("/health/ready")
                     report.probes[response.status_code] = (
                         report.probes.get(response.status_code, 0) + 1

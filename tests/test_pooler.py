@@ -369,6 +369,8 @@ def test_the_documented_ini_is_the_one_the_tests_run() -> None:
 def test_the_migrate_url_never_shows_its_password(password: str) -> None:
     from personal_assistant_db import ConfigurationError, Settings
 
+    password = f"Zq{password}Xj"  # a canary no message text contains by chance
+
     good = {"DATABASE_URL": "postgresql://u@pgbouncer:6432/app"}
     s = Settings.from_env({**good, "DATABASE_MIGRATE_URL": f"postgresql://u:{password}@db/app"})
     assert s.migrate_url is not None and password not in repr(s)
