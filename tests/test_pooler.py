@@ -30,7 +30,7 @@ from personal_assistant_db import Database, PoolerMismatch, Severity, Telemetry
 from personal_assistant_db._pgbouncer import INI_TEMPLATE
 from personal_assistant_db.doctor.pool_advice import HEADROOM, PoolInputs, pooler_advice
 from personal_assistant_db.testing import PgBouncer, PgBouncerUnavailable
-from tests.pooler_helpers import run_load
+from tests.pooler_helpers import OPS, run_load
 
 TOKEN = "t0ken-for-pooler-details-1234"
 
@@ -65,8 +65,9 @@ async def test_transaction_mode_64_clients_on_4_server_connections(
     transaction_bouncer: PgBouncer, database_url: str
 ) -> None:
     """64 clients through transaction pooling with 4 server connections, for several seconds:
-    writes, reads, transactions, driver statements, health probes and telemetry. No protocol
-    error, no wrong result: each client reads back its own writes."""
+    writes, reads, transactions, driver statements (in and out of a transaction), health probes,
+    telemetry and the fast path. No protocol error, no wrong result: each client reads back its
+    own writes."""
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -75,41 +76,39 @@ async def test_transaction_mode_64_clients_on_4_server_connections(
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(spans))
     url = transaction_bouncer.url_for(database_url)
-    # The app's own pool has room for every client and the probes (a full pool fails /ready).
-    env = _env(url, DB_POOLER="pgbouncer-transaction", DB_POOL_SIZE="40", DB_MAX_OVERFLOW="40")
+    # The app's own pool has room for every client and the probes (a full pool fails /ready);
+    # the probes' deadlines are generous: this test is about correctness, not latency, on a
+    # machine that may be loaded (a probe queues behind 64 clients for 4 server connections).
+    env = _env(
+        url,
+        DB_POOLER="pgbouncer-transaction",
+        DB_POOL_SIZE="40",
+        DB_MAX_OVERFLOW="40",
+        DB_HEALTH_TIMEOUT="5",
+        DB_HEALTH_CHECKOUT_TIMEOUT="2",
+    )
     db = Database.from_env(env)
     telemetry = Telemetry(db, tracer_provider=provider, tracing=True)
     health = db.health_app(telemetry=telemetry)
     await db.start()
     try:
-        peak = 0
-
-        async def watch_pools() -> None:
-            nonlocal peak
-            while True:
-                pools = await asyncio.to_thread(transaction_bouncer.show, "pools")
-                mine = [p for p in pools if p["database"] == url.rsplit("/", 1)[1]]
-                peak = max([peak, *(int(str(p["cl_active"])) for p in mine)])
-                await asyncio.sleep(0.5)
-
-        watcher = asyncio.create_task(watch_pools())
-        try:
-            report = await run_load(db, clients=64, seconds=6, health=health)
-        finally:
-            watcher.cancel()
+        report = await run_load(db, clients=64, seconds=6, health=health)
         assert [e.error for e in report.errors][:5] == []
         assert report.wrong == []
         assert report.probes.get(200, 0) > 0
-        assert len(report.outcomes) > 500
-        servers = [s for s in transaction_bouncer.show("servers") if s["database"] != "pgbouncer"]
-        assert 1 <= len(servers) <= 4  # 4 server connections ...
-        assert peak > 8  # ... shared by many more clients at once
+        assert {o.op for o in report.outcomes} == set(OPS)  # every path ran
+        assert len(report.outcomes) > 200
+        name = url.rsplit("/", 1)[1]
+        servers = [s for s in transaction_bouncer.show("servers") if s["database"] == name]
+        clients = [c for c in transaction_bouncer.show("clients") if c["database"] == name]
+        assert 1 <= len(servers) <= 4  # at most 4 server connections ...
+        assert len(clients) >= 16  # ... shared by the app pool's many client connections
         assert spans.get_finished_spans()  # telemetry saw the queries
         assert telemetry.latency_snapshot()
         async with db.connect() as conn:  # statement_timeout arrived as SET LOCAL on BEGIN
             timeout = (await conn.exec_driver_sql("SHOW statement_timeout")).scalar()
-            name = (await conn.exec_driver_sql("SHOW application_name")).scalar()
-        assert (timeout, name) == ("10s", db.settings.application_name)
+            app_name = (await conn.exec_driver_sql("SHOW application_name")).scalar()
+        assert (timeout, app_name) == ("10s", db.settings.application_name)
         host = Starlette(routes=[Mount("/health", app=health)])
         transport = httpx.ASGITransport(app=host)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
