@@ -29,6 +29,7 @@ from .errors import ConnectFatal, ConnectTimeout, DatabaseNotStarted
 from .fastpath import FastPath, StatementMethods
 from .logs import get_logger
 from .pool import PoolMeter, PoolStats, create_measured_engine
+from .pooler import attach, detect_mismatch
 from .replicas.node import Node
 from .replicas.replica_set import ReplicaSet
 from .retry import describe, is_transient
@@ -184,6 +185,7 @@ class Database(StatementMethods):
                 ms=round(self.started_in * 1000, 1),
                 pool_size=self.settings.pool_size,
                 max_overflow=self.settings.max_overflow,
+                pooler=self.settings.pooler,
             )
 
     async def stop(self) -> None:
@@ -211,7 +213,9 @@ class Database(StatementMethods):
 
     # -- internals -------------------------------------------------------------------------
     def _create_engine(self) -> AsyncEngine:
-        engine = create_measured_engine(self.settings.async_url, self.settings, self.meter)
+        s = self.settings
+        engine = create_measured_engine(s.async_url, s, self.meter)
+        attach(engine.sync_engine, s.pooler, s.statement_timeout_ms)
         self.primary.engine = engine
         self.replicas.create_engines()
         return engine
@@ -246,6 +250,10 @@ class Database(StatementMethods):
                 with attempt:
                     await self._probe()
         except Exception as exc:
+            mismatch = detect_mismatch(exc) if self.settings.pooler == "none" else None
+            if mismatch is not None:
+                log.error("db.pooler.detected", setting="DB_POOLER", hint=str(mismatch))
+                raise mismatch from None
             cause, hint = describe(exc)
             where = self.settings.safe_url
             if is_transient(exc):

@@ -110,7 +110,8 @@ class DatabaseCheck:
             observed_value=round(seconds * 1000, 3),
             observed_unit="ms",
             component_type=self.component_type,
-            details={"server_version": version},
+            # The path the probe took: "none" (direct) or the PgBouncer pool mode (DB_POOLER).
+            details={"server_version": version, "pooler": self.db.settings.pooler},
         )
 
 
