@@ -18,11 +18,16 @@ from sqlalchemy.engine import URL
 from .errors import ConfigurationError, SettingProblem
 from .urls import UrlError, parse_database_url, to_sync
 
-__all__ = ["PROFILES", "Settings"]
+__all__ = ["COMMAND_TIMEOUT_MARGIN", "PROFILES", "Settings"]
 
 Profile = Literal["development", "test", "production"]
 StartupMode = Literal["fail_fast", "degraded"]
 QueryText = Literal["redact", "omit"]
+
+#: DB_COMMAND_TIMEOUT, unless set, is DB_STATEMENT_TIMEOUT_MS plus this margin (seconds): the
+#: server's statement_timeout fires first on a live server (a clean error, the connection stays
+#: usable); the driver's bound fires only when the server cannot answer at all (a frozen backend).
+COMMAND_TIMEOUT_MARGIN = 1.0
 
 # Defaults per profile. Sizing: HikariCP's formula, connections = cores * 2 + spindles, gives
 # about 10 for a 4-core database server; production allows 10 more as overflow for bursts.
@@ -139,7 +144,19 @@ class Settings:
         "DB_CONNECT_TIMEOUT", _float(0, strict=True), "seconds > 0, e.g. 10", default=10.0
     )
     command_timeout: float = _var(
-        "DB_COMMAND_TIMEOUT", _float(0), "seconds (0 = none), e.g. 60", default=0.0
+        "DB_COMMAND_TIMEOUT",
+        _float(0),
+        "seconds (0 = none), e.g. 31 (default: DB_STATEMENT_TIMEOUT_MS + 1 s)",
+        default=0.0,
+    )
+    ping_timeout: float = _var(
+        "DB_PING_TIMEOUT", _float(0, strict=True), "seconds > 0, e.g. 1", default=1.0
+    )
+    retry_after: int = _var(
+        "DB_RETRY_AFTER", _int(0), "whole seconds >= 0 for the 503 Retry-After, e.g. 1", default=1
+    )
+    error_log_interval: float = _var(
+        "DB_ERROR_LOG_INTERVAL", _float(0), "seconds >= 0, e.g. 5", default=5.0
     )
     statement_timeout_ms: int = _var(
         "DB_STATEMENT_TIMEOUT_MS", _int(0), "milliseconds (0 = none), e.g. 30000", default=30_000
@@ -165,6 +182,9 @@ class Settings:
     connect_retry_max: float = _var(
         "DB_CONNECT_RETRY_MAX", _float(0, strict=True), "seconds > 0, e.g. 5", default=5.0
     )
+    degraded_start_wait: float = _var(
+        "DB_DEGRADED_START_WAIT", _float(0), "seconds >= 0, e.g. 0.5", default=0.5
+    )
     warmup_connections: int = _var(
         "DB_WARMUP_CONNECTIONS", _int(0), "a whole number >= 0, at most DB_POOL_SIZE", default=2
     )
@@ -179,6 +199,9 @@ class Settings:
     )
     health_checkout_timeout: float = _var(
         "DB_HEALTH_CHECKOUT_TIMEOUT", _float(0, strict=True), "seconds > 0, e.g. 0.2", default=0.2
+    )
+    health_pool_window: float = _var(
+        "DB_HEALTH_POOL_WINDOW", _float(0, strict=True), "seconds > 0, e.g. 10", default=10.0
     )
     health_ttl: float = _var("DB_HEALTH_TTL", _float(0), "seconds >= 0, e.g. 1", default=1.0)
     health_fail_ttl: float = _var(
@@ -271,6 +294,11 @@ class Settings:
                     SettingProblem(name, f"invalid value {shown}", f.metadata["expected"])
                 )
         values.update(overrides)
+        if "command_timeout" not in values:
+            statement_ms = values.get("statement_timeout_ms", 0)
+            values["command_timeout"] = (
+                statement_ms / 1000 + COMMAND_TIMEOUT_MARGIN if statement_ms else 0.0
+            )
         if problems:
             raise ConfigurationError(_scrub(problems, raw_url or ""))
         return cls(**values)

@@ -83,7 +83,7 @@ async def test_a_frozen_backend_holds_one_connection_at_most_and_recovers(
     make_database: Callable[[], str],
 ) -> None:
     url = make_database()
-    async with serving(url) as (db, c):
+    async with serving(url, DB_COMMAND_TIMEOUT="0") as (db, c):  # no driver bound: pile-up only
         assert (await c.get("/health/ready")).status_code == 200
         with frozen(app_backends(db, url)):
             seen = await probes(db, c, 10)

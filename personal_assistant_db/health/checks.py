@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .probe import GuardedProbe, server_version
+from .probe import GuardedProbe, reserved_server_version, server_version
 from .result import Check, CheckResult, Status, failure, worst
 
 if TYPE_CHECKING:
@@ -91,15 +91,18 @@ class DatabaseCheck:
 
     async def run(self) -> CheckResult:
         began = time.perf_counter()
+        reserved_before = self.probe.reserved.opened
         outcome = await self.probe.run(
             self.name,
             server_version,
             checkout_timeout=self.checkout_timeout,
             deadline=self.timeout,
+            reserved=reserved_server_version,
         )
         if isinstance(outcome, CheckResult):
             return outcome
         version, seconds = outcome
+        on_reserved = self.probe.reserved.is_open or self.probe.reserved.opened > reserved_before
         return CheckResult(
             name=self.name,
             status="pass",
@@ -107,19 +110,27 @@ class DatabaseCheck:
             observed_value=round(seconds * 1000, 3),
             observed_unit="ms",
             component_type=self.component_type,
-            details={"server_version": version},
+            details={"server_version": version, "path": "reserved" if on_reserved else "pool"},
         )
 
 
 @dataclass
 class PoolCheck:
-    """Pool utilization: ``warn`` from ``warn_at``, ``fail`` when every slot is used."""
+    """Pool health: ``fail`` only when checkouts actually time out, ``warn`` when busy.
+
+    - ``fail``: at least one checkout timed out (``DB_POOL_TIMEOUT``) in the last ``window``
+      seconds (``DB_HEALTH_POOL_WINDOW``): requests are being turned away.
+    - ``warn``: every slot in use, or utilization from ``warn_at``. A saturated pool that still
+      serves everyone is load, not failure: failing readiness would move this pod's load onto
+      the others and saturate them in turn (a cascade). The ``reason`` says which.
+    """
 
     db: Database
     name: str = "pool:utilization"
     timeout: float = 0.1
     critical: bool = True
     warn_at: float = 0.8
+    window: float | None = None  # default: the settings' health_pool_window
 
     async def run(self) -> CheckResult:
         began = time.perf_counter()
@@ -127,10 +138,23 @@ class PoolCheck:
             stats = self.db.pool_stats()
         except Exception as exc:
             return failure(self.name, began, exc, "database not started", component_type="system")
+        window = self.window if self.window is not None else self.db.settings.health_pool_window
+        recent = self.db.meter.timeouts_within(window)
         u = stats.utilization
-        status: Status = (
-            "fail" if stats.used >= stats.capacity else "warn" if u >= self.warn_at else "pass"
-        )
+        status: Status = "pass"
+        reason: str | None = None
+        if recent:
+            status = "fail"
+            reason = f"{recent} pool checkout timeout(s) in the last {window:g}s"
+        elif stats.used >= stats.capacity:
+            status = "warn"
+            reason = (
+                f"pool saturated: all {stats.capacity} connections in use, {stats.waiting} "
+                f"waiting, wait p95 {stats.wait_p95 * 1000:.0f} ms, no timeouts"
+            )
+        elif u >= self.warn_at:
+            status = "warn"
+            reason = f"pool busy: {u:.0%} of {stats.capacity} connections in use"
         return CheckResult(
             name=self.name,
             status=status,
@@ -147,9 +171,13 @@ class PoolCheck:
                 "capacity": stats.capacity,
                 "waitP95Ms": round(stats.wait_p95 * 1000, 3),
                 "timeouts": stats.timeouts,
+                "recentTimeouts": recent,
                 "efficiency": round(stats.efficiency, 4),
             },
-            details=stats.as_dict(),
+            reason=reason if status == "warn" else None,
+            details={**stats.as_dict(), "reason": reason, "error_class": "PoolTimeout"}
+            if status == "fail"
+            else {**stats.as_dict(), "reason": reason},
         )
 
 

@@ -46,11 +46,12 @@ def _checks(report: HealthReport) -> str:
         rows.append(
             f"<tr><td>{escape(r.name)}</td><td>{_badge(r.status)}</td>"
             f'<td class="n">{_ms(r.duration)}</td><td>{escape(observed.strip())}</td>'
-            f"<td>{escape(counts)}</td><td>{escape(r.error_id or '')}</td></tr>"
+            f"<td>{escape(counts)}</td><td>{escape(r.reason or '')}</td>"
+            f"<td>{escape(r.error_id or '')}</td></tr>"
         )
     return (
         '<table><tr><th>check</th><th>status</th><th class="n">ms</th><th>observed</th>'
-        "<th>counts</th><th>error id</th></tr>" + "".join(rows) + "</table>"
+        "<th>counts</th><th>reason</th><th>error id</th></tr>" + "".join(rows) + "</table>"
     )
 
 

@@ -3,8 +3,11 @@
 FIELD_NOTES: an asyncio cancel around a checked-out asyncpg connection has leaked connections.
 So the probe:
 
-1. reports a saturated pool (every slot checked out) as ``warn`` without checking out at all;
-2. runs in a task with ``SET LOCAL statement_timeout`` (server-side timeout);
+1. never queues behind requests: when every slot is checked out it runs ``reserved`` work on a
+   *reserved connection* of its own (opened with the engine's URL and connect arguments, outside
+   the pool, bounded by asyncpg's ``timeout=``, closed once the pool has room again), so a
+   saturated pool can never hide a dead database (issue 11);
+2. otherwise runs in a task with ``SET LOCAL statement_timeout`` (server-side timeout);
 3. is waited for ``checkout_timeout`` (checkout) and the deadline (query); past either the caller
    gets ``fail`` and the task is *abandoned*, never cancelled: it ends on the server/driver
    timeouts and returns its connection. At most one probe per check is in flight.
@@ -19,14 +22,17 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from .reserved import ReservedConnection
 from .result import CheckResult, failure
 
 if TYPE_CHECKING:
     from ..database import Database
 
-__all__ = ["GuardedProbe", "Work", "server_version"]
+__all__ = ["GuardedProbe", "ReservedWork", "Work", "reserved_server_version", "server_version"]
 
 Work = Callable[[AsyncConnection], Awaitable[Any]]
+#: Work on the reserved (raw asyncpg) connection: ``(connection, timeout) -> value``.
+ReservedWork = Callable[[Any, float], Awaitable[Any]]
 
 
 class GuardedProbe:
@@ -37,9 +43,16 @@ class GuardedProbe:
         self.statement_timeout_ms = max(1, int(statement_timeout * 1000))
         self._task: asyncio.Task[Any] | None = None
         self.abandoned = 0  # probes that outlived a deadline (they finish on their own)
+        self.reserved = ReservedConnection(db)
 
     async def run(
-        self, name: str, work: Work, *, checkout_timeout: float, deadline: float
+        self,
+        name: str,
+        work: Work,
+        *,
+        checkout_timeout: float,
+        deadline: float,
+        reserved: ReservedWork | None = None,
     ) -> tuple[Any, float] | CheckResult:
         """``(work's value, query seconds)``, or a ``warn``/``fail`` CheckResult."""
         began = time.perf_counter()
@@ -48,13 +61,27 @@ class GuardedProbe:
         except Exception as exc:  # DatabaseNotStarted
             return failure(name, began, exc, "database not started", component_type="datastore")
         if stats.used >= stats.capacity:  # (waiters while slots are free are connecting)
-            return CheckResult(
-                name=name,
-                status="warn",
-                duration=time.perf_counter() - began,
-                component_type="datastore",
-                details={"reason": "pool saturated; probe skipped"},
-            )
+            if reserved is None:
+                reason = "pool saturated; probe skipped"
+                return CheckResult(
+                    name=name,
+                    status="warn",
+                    duration=time.perf_counter() - began,
+                    component_type="datastore",
+                    reason=reason,
+                    details={"reason": reason},
+                )
+            try:
+                return await self.reserved.run(reserved, deadline)
+            except Exception as exc:
+                return failure(
+                    name,
+                    began,
+                    exc,
+                    "probe failed (reserved connection)",
+                    component_type="datastore",
+                )
+        await self.reserved.close()  # the pool has room again: give the session back
         if self._task is not None and not self._task.done():
             return failure(
                 name, began, None, "previous probe still running", component_type="datastore"
@@ -100,6 +127,7 @@ class GuardedProbe:
         task = self._task
         if task is not None and not task.done():
             await asyncio.wait({task}, timeout=seconds)  # bounded, never a cancel
+        await self.reserved.close()
         return task is None or task.done()
 
     async def _probe(self, work: Work, checked_out: asyncio.Event) -> tuple[Any, float]:
@@ -116,6 +144,11 @@ class GuardedProbe:
 def _consume(task: asyncio.Task[Any]) -> None:
     if not task.cancelled():
         task.exception()  # retrieved: an abandoned probe's error is no "never retrieved" warning
+
+
+async def reserved_server_version(conn: Any, budget: float) -> str:
+    """``server_version`` on the reserved (raw asyncpg) connection, bounded by ``budget`` s."""
+    return str(await conn.fetchval("SELECT current_setting('server_version')", timeout=budget))
 
 
 async def server_version(conn: AsyncConnection) -> str:

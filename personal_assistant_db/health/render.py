@@ -34,10 +34,12 @@ def _entry(result: CheckResult, detailed: bool) -> dict[str, Any]:
         entry["counts"] = dict(result.counts)
     if result.error_id is not None:
         entry["errorId"] = result.error_id
+    if result.status == "warn" and result.reason:
+        entry["output"] = result.reason  # public: package-written, never server text
     if detailed and result.details:
         entry["details"] = dict(result.details)
         reason = result.details.get("reason")
-        if reason:
+        if reason and "output" not in entry:
             entry["output"] = str(reason)
     return entry
 
@@ -70,7 +72,7 @@ def render_text(report: HealthReport, *, name: str) -> bytes:
             ref = f" (error id {r.error_id})" if r.error_id else ""
             lines.append(f"[-]{r.name} failed: reason withheld{ref}")
         elif r.status == "warn":
-            lines.append(f"[+]{r.name} warn")
+            lines.append(f"[+]{r.name} warn: {r.reason}" if r.reason else f"[+]{r.name} warn")
         else:
             lines.append(f"[+]{r.name} ok")
     verdict = "failed" if report.status == "fail" else "passed"

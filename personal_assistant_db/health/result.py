@@ -29,7 +29,11 @@ def _now() -> str:
 
 @dataclass(frozen=True)
 class CheckResult:
-    """One check's outcome. ``counts`` are public numbers; ``details`` need the token."""
+    """One check's outcome. ``counts`` are public numbers; ``details`` need the token.
+
+    ``reason`` is public: a short, package-written explanation of a ``warn`` (never server
+    text). A ``fail``'s reason stays in ``details`` and the log, behind its ``error_id``.
+    """
 
     name: str
     status: Status
@@ -41,6 +45,7 @@ class CheckResult:
     error_id: str | None = None
     counts: Mapping[str, float | int] = field(default_factory=dict)
     details: Mapping[str, Any] = field(default_factory=dict)
+    reason: str | None = None
 
 
 @runtime_checkable
@@ -55,19 +60,28 @@ class Check(Protocol):
 
 
 def failure(
-    name: str, began: float, exc: BaseException | None, reason: str, **kw: Any
+    name: str,
+    began: float,
+    exc: BaseException | None,
+    reason: str,
+    *,
+    error_class: str | None = None,
+    **kw: Any,
 ) -> CheckResult:
-    """A ``fail`` result with a fresh correlation id; the real cause goes to the log only."""
+    """A ``fail`` result with a fresh correlation id; the real cause goes to the log only.
+
+    ``error_class`` names the cause when there is no exception (a check that reported fail)."""
     error_id = uuid.uuid4().hex[:12]
+    cls = type(exc).__name__ if exc else error_class
     log.warning(
         "health.check.failed",
         check=name,
         error_id=error_id,
         reason=reason,
-        error_class=type(exc).__name__ if exc else None,
+        error_class=cls,
         error=str(exc)[:500] if exc else None,
     )
-    details = {"reason": reason, "error_class": type(exc).__name__ if exc else None}
+    details = {"reason": reason, "error_class": cls}
     return CheckResult(
         name=name,
         status="fail",

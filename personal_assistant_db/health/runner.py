@@ -126,7 +126,20 @@ class HealthRunner:
         finally:
             entry.flight = None
         if result.status == "fail" and result.error_id is None:  # every failure gets an id
-            tagged = failure(check.name, began, None, "check reported fail")
+            # ... and its log line the real cause: the check's own reason and observation.
+            reason = result.details.get("reason") or result.reason or "check reported fail"
+            observed = (
+                f" (observed {result.observed_value} {result.observed_unit or ''})".rstrip()
+                if result.observed_value is not None
+                else ""
+            )
+            tagged = failure(
+                check.name,
+                began,
+                None,
+                f"{reason}{observed}",
+                error_class=result.details.get("error_class") or "CheckReportedFail",
+            )
             result = replace(result, error_id=tagged.error_id)
         # A check's own ``ttl`` (MigrationsCheck: 10 s) applies to a pass only: a warn (say, a
         # probe skipped because the pool was saturated) is retried after the normal TTL.
