@@ -48,7 +48,7 @@ def install_bounds(engine: Engine, *, ping_timeout: float) -> None:
         # One simple-protocol round trip (no prepared statement: safe behind PgBouncer), bounded.
         driver = dbapi_connection.driver_connection
         try:
-            dbapi_connection.await_(driver.execute(";", timeout=ping_timeout))
+            dbapi_connection.await_(driver.execute("SELECT 1", timeout=ping_timeout))
         except TimeoutError:
             _terminate(driver)
             # DisconnectionError (not a DBAPI error): the pool invalidates this connection only

@@ -294,8 +294,14 @@ class Database:
         engine = self.engine
         conns = [engine.connect() for _ in range(count)]
         results = await asyncio.gather(*(c.start() for c in conns), return_exceptions=True)
-        opened = sum(1 for r in results if not isinstance(r, BaseException))
-        await asyncio.gather(*(c.close() for c in conns))
+        started = [
+            c for c, r in zip(conns, results, strict=True) if not isinstance(r, BaseException)
+        ]
+        await asyncio.gather(*(c.close() for c in started))  # never close one that did not start
+        opened = len(started)
+        failed = [r for r in results if isinstance(r, BaseException)]
+        if failed:
+            log.warning("db.warmup.failed", count=len(failed), cause=describe(failed[0])[0])
         log.info(
             "db.warmup",
             requested=count,
