@@ -89,10 +89,10 @@ class _Connection:
 
 async def fetch(host: str, port: int, path: str) -> tuple[int, bytes]:
     """One request on a fresh connection: (status, body)."""
-    reader, writer = await asyncio.open_connection(host, port)
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 10)
     try:
         writer.write(f"GET {path} HTTP/1.1\r\nHost: load\r\nConnection: close\r\n\r\n".encode())
-        status, _, body = await read_response(reader)
+        status, _, body = await asyncio.wait_for(read_response(reader), 30)
         return status, body
     finally:
         writer.close()

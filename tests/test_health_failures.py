@@ -331,7 +331,7 @@ async def test_canary_secrets_never_leak_in_any_failure_mode() -> None:
     # Each mode really failed the way it claims (the real cause is in the log, not the body).
     assert "probe failed/InvalidPasswordError" in CAUSES["bad password"]
     assert "probe failed/ConnectionRefusedError" in CAUSES["server down"]
-    assert "no connection within the checkout wait/None" in CAUSES["timeout"]
+    assert "no connection within the checkout wait/CheckoutWaitExceeded" in CAUSES["timeout"]
     assert "probe failed/gaierror" in CAUSES["no such host"]
     assert seen.pop("pool exhausted") == {200}  # saturated is ready (warn), never a failure
     for mode, codes in seen.items():

@@ -84,7 +84,12 @@ class GuardedProbe:
         await self.reserved.close()  # the pool has room again: give the session back
         if self._task is not None and not self._task.done():
             return failure(
-                name, began, None, "previous probe still running", component_type="datastore"
+                name,
+                began,
+                None,
+                "previous probe still running",
+                error_class="ProbeInFlight",
+                component_type="datastore",
             )
         checked_out = asyncio.Event()
         task = asyncio.create_task(self._probe(work, checked_out), name=f"pa-db-health:{name}")
@@ -104,6 +109,7 @@ class GuardedProbe:
                 began,
                 None,
                 "no connection within the checkout wait",
+                error_class="CheckoutWaitExceeded",
                 component_type="datastore",
             )
         remaining = deadline - (time.perf_counter() - began)
@@ -111,7 +117,14 @@ class GuardedProbe:
             await asyncio.wait({task}, timeout=max(0.0, remaining))
         if not task.done():
             self.abandoned += 1
-            return failure(name, began, None, "deadline exceeded", component_type="datastore")
+            return failure(
+                name,
+                began,
+                None,
+                "deadline exceeded",
+                error_class="DeadlineExceeded",
+                component_type="datastore",
+            )
         error = task.exception()
         if error is not None:
             return failure(name, began, error, "probe failed", component_type="datastore")

@@ -115,7 +115,9 @@ class HealthRunner:
         done, _ = await asyncio.wait({flight}, timeout=max(0.0, budget))
         if done:
             return flight.result()
-        return failure(check.name, began, None, "check deadline exceeded")
+        return failure(
+            check.name, began, None, "check deadline exceeded", error_class="DeadlineExceeded"
+        )
 
     async def _fly(self, check: Check, entry: _Entry) -> CheckResult:
         began = time.perf_counter()
