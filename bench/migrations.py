@@ -38,9 +38,9 @@ from sqlalchemy.pool import NullPool  # noqa: E402
 from yoyo import get_backend, read_migrations  # noqa: E402
 
 from personal_assistant_db.migrate import apply, migration_status, rollback, verify  # noqa: E402
-from personal_assistant_db.migrate_source import SOURCE, shipped_ids  # noqa: E402
-from personal_assistant_db.migrate_target import target_of  # noqa: E402
-from personal_assistant_db.schema import snapshot  # noqa: E402
+from personal_assistant_db.migrate.snapshot import snapshot  # noqa: E402
+from personal_assistant_db.migrate.source import SOURCE, shipped_ids  # noqa: E402
+from personal_assistant_db.migrate.target import target_of  # noqa: E402
 from personal_assistant_db.testing import fresh_database  # noqa: E402
 from personal_assistant_db.urls import parse_database_url  # noqa: E402
 

@@ -3,8 +3,9 @@
 Nothing happens at import time: no engine, no connection, no logging configuration.
 """
 
-from .alerts import AlertEvent, AlertManager, AlertRule, WebhookSink, default_rules
 from .database import STATE_KEY, Database
+from .doctor.analysis import analyze
+from .doctor.findings import Finding, Report, Severity
 from .errors import (
     AnalysisError,
     ConfigurationError,
@@ -20,10 +21,9 @@ from .errors import (
     UnknownMigration,
 )
 from .health import Check, CheckResult, health_app
+from .health.alerts import AlertEvent, AlertManager, AlertRule, WebhookSink, default_rules
 from .lifespan import combine_lifespans
-from .logging import redact_secrets
-from .optimize import analyze
-from .optimize_findings import Finding, Report, Severity
+from .logs import redact_secrets
 from .pool import PoolStats
 from .settings import Settings
 from .telemetry import OperationLatency, Telemetry, add_trace_context

@@ -30,7 +30,7 @@ from tenacity import (
 
 from .bounds import install_bounds
 from .errors import ConnectFatal, ConnectTimeout, DatabaseNotStarted
-from .logging import get_logger
+from .logs import get_logger
 from .pool import PoolMeter, PoolStats, bind_pool_class
 from .retry import describe, is_transient
 from .settings import Settings

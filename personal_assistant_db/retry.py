@@ -18,7 +18,9 @@ from collections.abc import Iterator
 from typing import Literal
 
 __all__ = [
+    "CONNECT_HINTS",
     "Unavailable",
+    "connect_hint",
     "describe",
     "is_disconnect",
     "is_transient",
@@ -39,13 +41,30 @@ _QUERY_CANCELED = "57014"  # statement_timeout (or pg_cancel_backend)
 # asyncpg while the server restarts: "cannot switch to state 12; another operation (2) is in
 # progress" comes as InternalClientError instead of a disconnect (FIELD_NOTES, issue 11).
 _DRIVER_DISCONNECTS = frozenset({"ConnectionDoesNotExistError", "InternalClientError"})
-_FATAL_HINTS = {
-    "28P01": "authentication failed: check the user and password in DATABASE_URL",
-    "28000": "the server rejected the user (pg_hba.conf or role): check DATABASE_URL's user",
-    "3D000": "the database does not exist: create it or fix the name in DATABASE_URL",
-    "42501": "permission denied to connect: grant CONNECT on the database",
-}
 _DRIVER_MODULES = ("asyncpg", "sqlalchemy", "personal_assistant_db")
+#: The one table of connect hints, used by the app's startup and by ``pa-db migrate``; ``{url}``
+#: names where the URL came from (DATABASE_URL, --database ...).
+CONNECT_HINTS = {
+    "28P01": "authentication failed: check the user and password in {url}",
+    "28000": "the server rejected the user (pg_hba.conf or role): check {url}'s user",
+    "3D000": "the database does not exist: create it or fix the name in {url}",
+    "42501": "permission denied to connect: grant CONNECT on the database",
+    "53300": "the server has no free connection slots (max_connections): retry or lower pool sizes",
+    "57P03": "the server is starting up or shutting down: retry shortly",
+}
+_REFUSED = "connection refused: is PostgreSQL running and listening at {url}'s host and port?"
+_TIMED_OUT = "timed out: host unreachable or too slow (see DB_CONNECT_TIMEOUT)"
+_NETWORK = "network error while connecting (host name, route or socket path in {url})"
+# Drivers that report a failed connect only as text (psycopg's OperationalError): matched here,
+# never echoed, since server text may quote the user or the database.
+_TEXT_SIGNS = (
+    ("password authentication failed", "28P01"),
+    ("does not exist", "3D000"),
+    ("connection refused", "refused"),
+    ("no such file or directory", "refused"),
+    ("timeout expired", "timeout"),
+    ("could not translate host name", "network"),
+)
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
@@ -145,25 +164,36 @@ def unavailable_cause(exc: BaseException) -> Unavailable | None:
     return None
 
 
+def connect_hint(exc: BaseException, url: str = "DATABASE_URL") -> str:
+    """A safe, actionable hint for a failed connect. Never contains the server's message text."""
+    code = sqlstate_of(exc)
+    if code in CONNECT_HINTS:
+        return f"{CONNECT_HINTS[code].format(url=url)} (SQLSTATE {code})"
+    if code is not None:
+        return f"server refused the connection (SQLSTATE {code})"
+    for item in _chain(exc):
+        if isinstance(item, ConnectionRefusedError | FileNotFoundError):
+            return _REFUSED.format(url=url)
+        if isinstance(item, TimeoutError):
+            return _TIMED_OUT
+        if isinstance(item, OSError):
+            return _NETWORK.format(url=url)
+    text = " ".join(str(item) for item in _chain(exc)).lower()
+    for sign, kind in _TEXT_SIGNS:
+        if sign in text:
+            if kind in CONNECT_HINTS:
+                return CONNECT_HINTS[kind].format(url=url)
+            return {"refused": _REFUSED, "timeout": _TIMED_OUT, "network": _NETWORK}[kind].format(
+                url=url
+            )
+    return "unexpected error while connecting (is the server running and the host/port right?)"
+
+
 def describe(exc: BaseException) -> tuple[str, str]:
     """(cause class name, a safe hint). Never returns the server's own message text."""
-    code = sqlstate_of(exc)
     innermost = exc
     for item in _chain(exc):
         innermost = item
         if getattr(item, "sqlstate", None) or isinstance(item, OSError):
             break
-    name = type(innermost).__name__
-    if code in _FATAL_HINTS:
-        return name, f"{_FATAL_HINTS[code]} (SQLSTATE {code})"
-    if code is not None:
-        return name, f"server refused the connection (SQLSTATE {code})"
-    if isinstance(innermost, ConnectionRefusedError):
-        return name, "connection refused: is PostgreSQL running and listening there?"
-    if isinstance(innermost, TimeoutError):
-        return name, "timed out: host unreachable or too slow (see DB_CONNECT_TIMEOUT)"
-    if isinstance(innermost, OSError):
-        return name, "network error while connecting (host name, route or socket path)"
-    if is_disconnect(innermost):
-        return name, "the connection was lost (server restart or network)"
-    return name, "unexpected error while connecting"
+    return type(innermost).__name__, connect_hint(exc)

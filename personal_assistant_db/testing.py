@@ -14,13 +14,10 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import psycopg
-from psycopg import sql
 from sqlalchemy.engine import make_url
 
 if TYPE_CHECKING:
@@ -45,19 +42,13 @@ def plain_url(url: str) -> str:
 def fresh_database(server_url: str, *, prefix: str = "pa_test") -> Iterator[str]:
     """Create a uniquely named empty database on ``server_url``; drop it afterwards.
 
-    Yields the new database's URL in plain ``postgresql://`` form.
+    Yields the new database's URL in plain ``postgresql://`` form. The same scratch-database
+    code serves ``pa-db migrate assess`` (``migrate.target.scratch_database``).
     """
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    admin = plain_url(server_url)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield make_url(admin).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+    from .migrate.target import scratch_database, target_of
+
+    with scratch_database(target_of(server_url), prefix=prefix) as target:
+        yield plain_url(target.url.render_as_string(hide_password=False))
 
 
 @contextlib.asynccontextmanager

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .logging import get_logger
+from .logs import get_logger
 from .retry import Unavailable, describe, unavailable_cause
 
 if TYPE_CHECKING:

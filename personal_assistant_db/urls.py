@@ -14,7 +14,15 @@ from urllib.parse import unquote
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-__all__ = ["ASYNC_DRIVER", "SYNC_DRIVER", "parse_database_url", "redact_url", "to_async", "to_sync"]
+__all__ = [
+    "ASYNC_DRIVER",
+    "SYNC_DRIVER",
+    "UrlError",
+    "parse_database_url",
+    "redact_url",
+    "to_async",
+    "to_sync",
+]
 
 ASYNC_DRIVER = "postgresql+asyncpg"
 SYNC_DRIVER = "postgresql+psycopg"

@@ -20,10 +20,15 @@ def test_all_is_sorted_and_complete() -> None:
 
 
 def test_import_has_no_side_effects() -> None:
+    """Importing the package configures nothing, starts no thread, opens no connection and loads
+    no driver or migration tool: those arrive only when a Database starts or a command runs."""
     code = (
-        "import sys, personal_assistant_db, structlog;"
-        "assert not structlog.is_configured();"
-        "assert 'asyncpg' not in sys.modules or True;"
-        "import threading; assert threading.active_count() == 1"
+        "import sys, threading, structlog, personal_assistant_db;"
+        "assert not structlog.is_configured(), 'structlog configured';"
+        "assert threading.active_count() == 1, threading.enumerate();"
+        "heavy = {'asyncpg', 'psycopg', 'yoyo', 'personal_assistant_db.testing'};"
+        "heavy &= set(sys.modules);"
+        "assert not heavy, sorted(heavy)"
     )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

@@ -16,9 +16,9 @@ from collections.abc import Callable
 import httpx
 import psycopg
 from asgi_lifespan import LifespanManager
+from health_helpers import receiving
 from starlette.applications import Starlette
 from starlette.routing import Mount
-from test_alerts import receiving
 
 from personal_assistant_db import AlertEvent, AlertRule, Database, WebhookSink
 

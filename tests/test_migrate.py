@@ -17,9 +17,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
-from test_migrate_support import (
+from migrate_helpers import (
     HEAD,
     IDS,
     assert_snapshot,
@@ -30,6 +28,8 @@ from test_migrate_support import (
     snap,
     tables,
 )
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 from personal_assistant_db import MigrationError, MigrationLockHeld, Settings, UnknownMigration
 from personal_assistant_db.migrate import (
@@ -40,8 +40,8 @@ from personal_assistant_db.migrate import (
     unlock,
     verify,
 )
-from personal_assistant_db.migrate_target import target_of
-from personal_assistant_db.schema import BOOKKEEPING_TABLES, diff
+from personal_assistant_db.migrate.snapshot import BOOKKEEPING_TABLES, diff
+from personal_assistant_db.migrate.target import target_of
 from personal_assistant_db.urls import parse_database_url
 
 MakeDb = Callable[[], str]

@@ -6,12 +6,12 @@ import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
-from test_migrate_support import query, tables
+from migrate_helpers import query, tables
 
 from personal_assistant_db.migrate import apply, assess
-from personal_assistant_db.migrate_assess import _measure
-from personal_assistant_db.migrate_source import shipped
-from personal_assistant_db.migrate_target import target_of
+from personal_assistant_db.migrate.impact import _measure
+from personal_assistant_db.migrate.source import shipped
+from personal_assistant_db.migrate.target import target_of
 
 MakeDb = Callable[[], str]
 

@@ -10,10 +10,10 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from migrate_helpers import IDS, query, tables
 from sqlalchemy.engine import make_url
-from test_migrate_support import IDS, query, tables
 
-from personal_assistant_db.schema import BOOKKEEPING_TABLES
+from personal_assistant_db.migrate.snapshot import BOOKKEEPING_TABLES
 
 MakeDb = Callable[[], str]
 CANARY = "Canary-Migrate-Secret-77"
@@ -75,13 +75,19 @@ def test_rollback_needs_an_explicit_target(make_database: MakeDb) -> None:
     assert query(url, "SELECT count(*) FROM pg_tables WHERE tablename = 'users'") == [(0,)]
 
 
-def test_bad_connection_input_is_clear_and_hides_the_password() -> None:
+def test_bad_connection_input_is_clear_and_hides_the_password(server_url: str) -> None:
     missing = pa_db("status")
     assert missing.returncode == 2 and "DATABASE_URL: is not set" in missing.stderr
     refused = pa_db("status", url=f"postgresql://app:{CANARY}@127.0.0.1:1/app")
     assert refused.returncode == 2
     assert "cannot connect to postgresql+psycopg://app:***@127.0.0.1:1/app" in refused.stderr
+    # the same hint table as the app's startup (retry.CONNECT_HINTS), naming what to check
+    assert "connection refused: is PostgreSQL running and listening" in refused.stderr
     assert CANARY not in refused.stdout + refused.stderr
+    missing_db = make_url(server_url).set(database="pa_no_such_db_x")
+    nodb = pa_db("status", url=missing_db.render_as_string(hide_password=False))
+    assert nodb.returncode == 2
+    assert "the database does not exist: create it or fix the name" in nodb.stderr
 
 
 def test_lock_held_exits_2_with_pid_and_fix(make_database: MakeDb) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import itertools
 
-from personal_assistant_db.migrate_source import (
+from personal_assistant_db.migrate.source import (
     expected_snapshots,
     manifest_text,
     migrations_dir,
@@ -17,7 +17,7 @@ from personal_assistant_db.migrate_source import (
 )
 
 REGENERATE = (
-    "regenerate with: python -m personal_assistant_db.migrate_source --write "
+    "regenerate with: python -m personal_assistant_db.migrate.source --write "
     "--snapshots postgresql://postgres@127.0.0.1/postgres (never for an already-released migration)"
 )
 

@@ -17,7 +17,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from test_migrate_support import IDS, assert_snapshot
+from migrate_helpers import IDS, assert_snapshot
 
 from personal_assistant_db.migrate import apply, rollback, status, verify
 from personal_assistant_db.testing import fresh_database

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..alerts import AlertManager, AlertRule, Sink, default_rules
+from .alerts import AlertManager, AlertRule, Sink, default_rules
 from .checks import Check, DatabaseCheck, LivenessCheck, MigrationsCheck, PoolCheck
 from .dashboard import CSP, render_dashboard
 from .monitor import HealthMonitor, TelemetrySource

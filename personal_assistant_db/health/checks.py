@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ..migrate.history import migration_status
 from .probe import GuardedProbe, reserved_server_version, server_version
 from .result import Check, CheckResult, Status, failure, worst
 
@@ -198,7 +199,6 @@ class MigrationsCheck:
         self.probe = GuardedProbe(db, statement_timeout=self.timeout)
 
     async def run(self) -> CheckResult:
-        from ..migrate import migration_status  # yoyo is imported only when asked for
 
         began = time.perf_counter()
         outcome = await self.probe.run(

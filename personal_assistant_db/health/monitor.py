@@ -13,8 +13,8 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
-from ..alerts import AlertEvent, AlertManager, Observation
-from ..logging import get_logger
+from ..logs import get_logger
+from .alerts import AlertEvent, AlertManager, Observation
 from .checks import Check
 from .probe import GuardedProbe
 from .runner import HealthRunner

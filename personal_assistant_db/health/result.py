@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from ..logging import get_logger
+from ..logs import get_logger
 
 __all__ = ["Check", "CheckResult", "Status", "failure", "worst"]
 

@@ -6,8 +6,8 @@ patches other engines in the process. See docs/tracing.md.
 
 from __future__ import annotations
 
-from .attach import Telemetry
 from .exporter import CountingSpanExporter, TraceExport, tracer_provider_from_env
+from .instrumentation import Telemetry
 from .latency import LatencyWindow, OperationLatency
 from .sql import redact_sql
 from .tracing import HEALTH_OPTION, QueryObserver, add_trace_context

@@ -35,7 +35,7 @@ from opentelemetry.sdk.trace.sampling import (
     TraceIdRatioBased,
 )
 
-from ..logging import get_logger
+from ..logs import get_logger
 
 __all__ = [
     "DEFAULT_SERVICE_NAME",

@@ -18,7 +18,13 @@ from math import ceil, log
 
 from ddsketch import LogCollapsingLowestDenseDDSketch
 
-__all__ = ["OVERFLOW_OPERATION", "LatencySeries", "LatencyWindow", "OperationLatency"]
+__all__ = [
+    "FOLD_AT",
+    "OVERFLOW_OPERATION",
+    "LatencySeries",
+    "LatencyWindow",
+    "OperationLatency",
+]
 
 #: Operations beyond ``max_series`` are counted under this name, so memory stays bounded.
 OVERFLOW_OPERATION = "OTHER"

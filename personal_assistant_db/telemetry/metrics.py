@@ -38,6 +38,7 @@ __all__ = [
     "BucketHistogram",
     "HistogramSeries",
     "PoolInstruments",
+    "duration_histogram",
 ]
 
 #: Semconv bucket boundaries for db.client.operation.duration, in seconds.

@@ -37,7 +37,7 @@ from opentelemetry.metrics import Histogram
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 from sqlalchemy.engine import Engine
 
-from ..logging import get_logger
+from ..logs import get_logger
 from .latency import FOLD_AT, LatencySeries, LatencyWindow
 from .metrics import BucketHistogram, HistogramSeries
 from .sql import analyse

@@ -1,0 +1,245 @@
+"""``analyze()``: the doctor's analyses on one connection, as a Report of findings.
+
+Each analysis runs in its own savepoint. A query the server refuses (permission denied, a view
+missing) becomes an ERROR finding "could not read X: <reason>" and the other analyses go on;
+nothing is swallowed into an empty section. Version differences are checked up front from
+``server_version_num``. The analysis only reads: it never commits, and it never creates an
+engine; the host passes a connection and, if it has one, a live ``PoolStats``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import exc, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..errors import AnalysisError
+from ..pool import PoolStats
+from .findings import Finding, Report, Severity
+from .fks import fk_covering, fk_findings, read_foreign_keys
+from .indexes import (
+    Index,
+    invalid_findings,
+    read_indexes,
+    redundant_findings,
+    unused_findings,
+)
+from .pool_advice import PoolInputs, pool_advice
+from .server import (
+    checkpoint_findings,
+    connection_findings,
+    memory_findings,
+    read_checkpoints,
+    read_connections,
+    read_settings,
+)
+from .statements import (
+    StatementThresholds,
+    read_extension,
+    read_statements,
+    statement_findings,
+    statements_missing,
+    statements_state,
+)
+from .tables import (
+    TableThresholds,
+    database_findings,
+    hit_ratio,
+    read_database,
+    read_tables,
+    table_findings,
+)
+
+__all__ = ["MIN_STATS_DAYS", "analyze"]
+
+T = TypeVar("T")
+MIN_STATS_DAYS = 7.0
+
+
+def _reason(error: exc.DBAPIError) -> tuple[str, str | None]:
+    orig = error.orig
+    inner = orig.__cause__ if orig is not None and orig.__cause__ is not None else orig
+    message = str(inner).splitlines()[0] if inner is not None else type(error).__name__
+    sqlstate = getattr(inner, "sqlstate", None) or getattr(orig, "pgcode", None)
+    return message, sqlstate
+
+
+class _Sections:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+        self.findings: list[Finding] = []
+        self.failed: list[str] = []
+
+    async def run(self, what: str, fn: Callable[[], Awaitable[T]]) -> T | None:
+        try:
+            async with self.conn.begin_nested():
+                return await fn()
+        except exc.DBAPIError as error:
+            message, sqlstate = _reason(error)
+            if error.connection_invalidated:  # not a refused query: the analysis cannot go on
+                raise AnalysisError(f"lost the connection while reading {what}") from error
+            self.failed.append(what)
+            self.findings.append(
+                Finding(
+                    Severity.ERROR,
+                    "unreadable",
+                    what,
+                    f"could not read {what}: {message}",
+                    {"sqlstate": sqlstate},
+                    "run the doctor as a role with pg_read_all_stats (GRANT pg_read_all_stats TO "
+                    "<role>;) or as the owner of the objects",
+                )
+            )
+            return None
+
+
+async def analyze(
+    conn: AsyncConnection,
+    *,
+    schema: str | None = None,
+    pool: PoolStats | None = None,
+    application_name: str | None = None,
+    workers: int = 1,
+    pool_size: int = 10,
+    max_overflow: int = 10,
+    server_cores: int | None = None,
+    machine_memory: int | None = None,
+    since_reset: bool = False,
+    slow_ms: float = 500.0,
+    tables: TableThresholds | None = None,
+) -> Report:
+    """Run every analysis on ``conn`` (a SQLAlchemy AsyncConnection, not in AUTOCOMMIT).
+
+    ``since_reset`` judges unused indexes even when the statistics cover less than
+    ``MIN_STATS_DAYS`` days (otherwise they are INFO). ``pool`` (``db.pool_stats()``) turns the
+    pool-sizing formula into advice corrected by observed waits and timeouts.
+    """
+    if workers < 1:
+        raise ValueError(f"workers: expected a whole number >= 1, got {workers!r}")
+    t = tables or TableThresholds()
+    st = StatementThresholds(slow_ms=slow_ms)
+    try:
+        head = (
+            (
+                await conn.execute(
+                    text(
+                        "SELECT current_setting('server_version_num')::int AS num, "
+                        "current_setting('server_version') AS version, "
+                        "current_database() AS database"
+                    )
+                )
+            )
+            .mappings()
+            .one()
+        )
+    except exc.DBAPIError as error:
+        raise AnalysisError(f"could not read the server version: {_reason(error)[0]}") from error
+    version = int(head["num"])
+    s = _Sections(conn)
+    facts: dict[str, Any] = {
+        "generated_at": datetime.now(UTC).isoformat(),
+        "server_version": head["version"],
+        "server_version_num": version,
+        "database": head["database"],
+        "schema": schema,
+        "since_reset": since_reset,
+    }
+    settings = await s.run("pg_settings", lambda: read_settings(conn))
+    db = await s.run("pg_stat_database", lambda: read_database(conn))
+    window_s: float | None = None
+    if db is not None:
+        window_s = db["stats_window_s"]
+        facts.update(
+            stats_reset=db["stats_reset"].isoformat() if db["stats_reset"] else None,
+            stats_window_days=round(window_s / 86400, 2) if window_s is not None else None,
+            cache_hit_ratio=_rounded(hit_ratio(db["blks_hit"], db["blks_read"])),
+            temp_files=db["temp_files"],
+            temp_bytes=db["temp_bytes"],
+            xid_age=db["xid_age"],
+        )
+        s.findings += database_findings(db, t)
+    judge = since_reset or (window_s is not None and window_s >= MIN_STATS_DAYS * 86400)
+
+    indexes = await s.run("pg_index/pg_stat_user_indexes", lambda: read_indexes(conn, schema))
+    fks = await s.run("pg_constraint (foreign keys)", lambda: read_foreign_keys(conn, schema))
+    if indexes is not None and fks is not None:
+        s.findings += _index_findings(indexes, fks, window_s=window_s, judge_unused=judge)
+    rows = await s.run("pg_stat_user_tables", lambda: read_tables(conn, schema))
+    if rows is not None:
+        s.findings += table_findings(rows, t)
+
+    conns = await s.run("pg_stat_activity", lambda: read_connections(conn, application_name))
+    if settings is not None:
+        max_conn = int(settings["max_connections"]["setting"])
+        reserved = int(settings["superuser_reserved_connections"]["setting"])
+        facts.update(max_connections=max_conn, superuser_reserved_connections=reserved)
+        ext = await s.run("pg_extension", lambda: read_extension(conn))
+        state = statements_state(settings, ext)
+        facts["pg_stat_statements"] = state
+        if state != "ready":
+            s.findings.append(statements_missing(state))
+        else:
+            got = await s.run("pg_stat_statements", lambda: read_statements(conn, version, st))
+            if got is not None:
+                s.findings += statement_findings(got[0], got[1], st)
+        if db is not None:
+            s.findings += memory_findings(settings, machine_memory, db)
+        cp = await s.run("checkpoint statistics", lambda: read_checkpoints(conn, version))
+        if cp is not None:
+            s.findings += checkpoint_findings(cp, settings["max_wal_size"])
+        if conns is not None:
+            ours = sum(r["ours"] for r in conns)
+            total = sum(r["n"] for r in conns)
+            facts.update(
+                connections_by_state={r["state"]: r["n"] for r in conns},
+                application_name=application_name,
+                application_connections=ours if application_name else None,
+            )
+            s.findings += connection_findings(conns, max_conn, reserved)
+            cores = server_cores or os.cpu_count() or 1
+            s.findings.append(
+                pool_advice(
+                    PoolInputs(
+                        max_connections=max_conn,
+                        reserved=reserved,
+                        others=total - ours if application_name else total,
+                        workers=workers,
+                        cores=cores,
+                        cores_known=server_cores is not None,
+                        configured_size=pool_size,
+                        configured_overflow=max_overflow,
+                        stats=pool,
+                    )
+                )
+            )
+    facts["unreadable"] = s.failed
+    ordered = sorted(s.findings, key=lambda f: (-f.severity, f.analysis, f.object))
+    return Report(findings=tuple(ordered), facts=facts)
+
+
+def _index_findings(
+    indexes: Sequence[Index],
+    fks: Sequence[dict[str, Any]],
+    *,
+    window_s: float | None,
+    judge_unused: bool,
+) -> list[Finding]:
+    """Redundant first: what they drop neither counts as covering an FK nor is reported unused."""
+    redundant, dropped = redundant_findings(indexes)
+    live = [ix for ix in indexes if ix.label not in dropped]
+    return [
+        *redundant,
+        *invalid_findings(indexes),
+        *unused_findings(
+            indexes, dropped | fk_covering(fks, live), window_s=window_s, judge=judge_unused
+        ),
+        *fk_findings(fks, indexes),
+    ]
+
+
+def _rounded(ratio: float | None) -> float | None:
+    return None if ratio is None else round(ratio, 4)

@@ -1,0 +1,136 @@
+"""Pool sizing advice: HikariCP's formula as a start, corrected by what the live pool observed,
+and bounded by what the server can give each worker.
+
+- start: ``connections = cores x 2 + 1`` for the whole server (HikariCP's "About Pool Sizing"),
+  shared by every worker of the app;
+- observed: a pool that made callers wait (wait P95 above 50 ms, anyone waiting now, or any
+  checkout timeout) needs the demand it saw (used + waiting), at least 1.5x its capacity;
+- limit: ``max_connections - superuser_reserved - connections held by others - headroom`` split
+  across the workers. Advice above that limit says so instead of recommending it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ..pool import PoolStats
+from .findings import Finding, Severity
+
+__all__ = ["PoolInputs", "pool_advice"]
+
+SLOW_WAIT_S = 0.05
+HEADROOM = 3  # connections kept free for migrations, psql and monitoring
+
+
+@dataclass(frozen=True)
+class PoolInputs:
+    max_connections: int
+    reserved: int
+    others: int  # client connections held by anything other than this app
+    workers: int
+    cores: int
+    cores_known: bool
+    configured_size: int
+    configured_overflow: int
+    stats: PoolStats | None
+
+
+def pool_advice(p: PoolInputs) -> Finding:
+    budget = p.max_connections - p.reserved - p.others - HEADROOM
+    per_worker_budget = budget // p.workers if p.workers else budget
+    hikari = p.cores * 2 + 1
+    start = max(1, math.ceil(hikari / p.workers))
+    reasons = [
+        f"HikariCP start: {p.cores} cores x 2 + 1 = {hikari} for the server"
+        + ("" if p.cores_known else " (cores assumed from this machine; pass --server-cores)")
+        + f", {start} per worker across {p.workers}",
+        f"server budget: max_connections {p.max_connections} - reserved {p.reserved} - "
+        f"held by others {p.others} - headroom {HEADROOM} = {budget}, "
+        f"{per_worker_budget} per worker",
+    ]
+    s = p.stats
+    capacity = s.capacity if s else p.configured_size + p.configured_overflow
+    saturated = False
+    want = start
+    if s is None:
+        reasons.append(
+            "no live pool statistics: advice is the formula only "
+            "(call analyze(conn, pool=db.pool_stats()) inside the app)"
+        )
+    else:
+        saturated = s.timeouts > 0 or s.waiting > 0 or s.wait_p95 > SLOW_WAIT_S
+        reasons.append(
+            f"observed: capacity {s.capacity}, used {s.used}, waiting {s.waiting}, "
+            f"wait p95 {s.wait_p95 * 1000:.1f} ms, timeouts {s.timeouts}, "
+            f"utilization {s.utilization:.0%}"
+        )
+        if saturated:
+            demand = max(s.used + s.waiting, math.ceil(s.capacity * 1.5), s.capacity + 1)
+            want = max(start, demand)
+            reasons.append(f"callers waited: demand at least {demand}")
+        else:
+            want = max(start, s.used)
+    evidence: dict[str, int | float | str | bool | None] = {
+        "current_capacity": capacity,
+        "hikari_per_worker": start,
+        "server_budget_per_worker": per_worker_budget,
+        "max_connections": p.max_connections,
+        "workers": p.workers,
+        "saturated": saturated,
+        "reasoning": "; ".join(reasons),
+    }
+    if s is not None:
+        evidence.update(
+            wait_p95_ms=round(s.wait_p95 * 1000, 1),
+            timeouts=s.timeouts,
+            waiting=s.waiting,
+            utilization=round(s.utilization, 4),
+        )
+    if want > per_worker_budget >= 1 and not saturated:
+        want = per_worker_budget
+        evidence["reasoning"] = f"{evidence['reasoning']}; capped at the server budget"
+    if per_worker_budget < 1 or want > per_worker_budget:
+        limit = max(per_worker_budget, 0)
+        needed = p.reserved + p.others + HEADROOM + want * p.workers
+        return Finding(
+            Severity.ERROR,
+            "pool_sizing",
+            "pool",
+            f"the pool needs {want} connections per worker but the server limit forbids it: "
+            f"{p.workers} workers get at most {limit} each",
+            {**evidence, "recommended_capacity": want},
+            f"max_connections = {needed} (restart), or PgBouncer in transaction mode, or fewer "
+            f"workers; meanwhile DB_POOL_SIZE={max(limit, 1)} DB_MAX_OVERFLOW=0",
+        )
+    size = min(max(start, s.used if s else 0, 1), want)
+    overflow = want - size
+    action = f"DB_POOL_SIZE={size} DB_MAX_OVERFLOW={overflow} (per worker, x{p.workers} workers)"
+    evidence["recommended_capacity"] = want
+    if saturated:
+        return Finding(
+            Severity.ERROR if s is not None and s.timeouts else Severity.WARNING,
+            "pool_sizing",
+            "pool",
+            f"the pool is too small: callers waited (capacity {capacity}); raise it to {want}",
+            evidence,
+            action,
+        )
+    if capacity * p.workers > budget:
+        return Finding(
+            Severity.WARNING,
+            "pool_sizing",
+            "pool",
+            f"{p.workers} workers x capacity {capacity} can open more connections than the "
+            f"server has free ({budget})",
+            evidence,
+            action,
+        )
+    return Finding(
+        Severity.INFO,
+        "pool_sizing",
+        "pool",
+        f"pool capacity {capacity}; suggested {want} per worker",
+        evidence,
+        action,
+    )

@@ -1,0 +1,66 @@
+"""Migrations for the auth/RBAC schema, on top of yoyo's Python API.
+
+A lazy facade: ``from personal_assistant_db.migrate import apply`` works, and importing this
+package loads nothing else, so ``/health/ready`` (which needs only ``history``) never pulls in
+yoyo or psycopg. The modules:
+
+- ``history``: ``migration_status(conn)``, applied vs shipped over the app's own connection;
+- ``source``: the shipped migrations and their MANIFEST (a leaf);
+- ``target``: where migrations go (psycopg URL, schema, timeouts), scratch databases;
+- ``runner``: one yoyo backend under its lock; ``ops``: status, apply, rollback, unlock;
+- ``drift`` (verify), ``impact`` (assess), ``squawk`` (lint): the checks, in modules named for
+  what they examine so that no submodule shadows the function of the same name;
+- ``snapshot``: catalog snapshots;
+- ``manifest``: the maintenance tool that regenerates MANIFEST and SNAPSHOTS.json.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .drift import verify
+    from .history import MigrationStatus, migration_status
+    from .impact import assess
+    from .ops import StatusReport, apply, rollback, status, unlock
+    from .squawk import lint
+
+__all__ = [
+    "MigrationStatus",
+    "StatusReport",
+    "apply",
+    "assess",
+    "lint",
+    "migration_status",
+    "rollback",
+    "status",
+    "unlock",
+    "verify",
+]
+
+_HOMES = {
+    "MigrationStatus": "history",
+    "migration_status": "history",
+    "StatusReport": "ops",
+    "apply": "ops",
+    "rollback": "ops",
+    "status": "ops",
+    "unlock": "ops",
+    "assess": "impact",
+    "lint": "squawk",
+    "verify": "drift",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])
