@@ -10,7 +10,10 @@ So the probe:
 2. otherwise runs in a task with ``SET LOCAL statement_timeout`` (server-side timeout);
 3. is waited for ``checkout_timeout`` (checkout) and the deadline (query); past either the caller
    gets ``fail`` and the task is *abandoned*, never cancelled: it ends on the server/driver
-   timeouts and returns its connection. At most one probe per check is in flight.
+   timeouts and returns its connection. At most one probe per check is in flight; the next probe
+   that finds it still running aborts its socket (``terminate()``, not a cancel: the query fails
+   at once and SQLAlchemy discards that connection), so a frozen backend costs one or two failed
+   probes, not ``DB_COMMAND_TIMEOUT`` of them.
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ class GuardedProbe:
         self.statement_timeout_ms = max(1, int(statement_timeout * 1000))
         self._task: asyncio.Task[Any] | None = None
         self.abandoned = 0  # probes that outlived a deadline (they finish on their own)
+        self.aborted = 0  # stuck probes whose socket the next probe aborted
+        self._driver: Any = None  # the in-flight probe's driver (asyncpg) connection
         self.reserved = ReservedConnection(db)
 
     async def run(
@@ -83,6 +88,11 @@ class GuardedProbe:
                 )
         await self.reserved.close()  # the pool has room again: give the session back
         if self._task is not None and not self._task.done():
+            # A probe still running past its deadline is stuck on a backend that does not answer
+            # (frozen: statement_timeout cannot fire). Abort its socket, never cancel the task:
+            # the query fails at once, SQLAlchemy discards that connection, and the next probe
+            # runs on a fresh one instead of waiting out DB_COMMAND_TIMEOUT.
+            self._abort_stuck()
             return failure(
                 name,
                 began,
@@ -143,14 +153,23 @@ class GuardedProbe:
         await self.reserved.close()
         return task is None or task.done()
 
+    def _abort_stuck(self) -> None:
+        driver, self._driver = self._driver, None
+        if driver is not None and hasattr(driver, "terminate"):
+            self.aborted += 1
+            driver.terminate()
+
     async def _probe(self, work: Work, checked_out: asyncio.Event) -> tuple[Any, float]:
         async with self.db.engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            self._driver = raw.driver_connection
             checked_out.set()
             # Marked as a health probe: telemetry neither traces nor measures it.
             await conn.execution_options(pa_db_health=True)
             await conn.exec_driver_sql(f"SET LOCAL statement_timeout = {self.statement_timeout_ms}")
             began = time.perf_counter()
             value = await work(conn)
+            self._driver = None
             return value, time.perf_counter() - began
 
 
