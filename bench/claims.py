@@ -218,8 +218,8 @@ def dashboard_values(dom: str) -> dict[str, str]:
     values = {"title": (re.search(r"<title>(.*?)</title>", dom) or [None, ""])[1]}
     for row in re.findall(r"<tr><td>(.*?)</tr>", dom, re.S):
         cells = [re.sub(r"<.*?>", "", c) for c in re.split(r"</td><td[^>]*>", row)]
-        if len(cells) >= 5:
-            values[cells[0]] = f"{cells[1]} | {cells[4]}"
+        if len(cells) >= 3:  # check, status, observed (with counts), reason
+            values[cells[0]] = f"{cells[1]} | {' '.join(cells[2].split())}"
     return values
 
 

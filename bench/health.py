@@ -27,6 +27,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import median, server_url, table
+from _plot import write_ratio_chart
 
 from personal_assistant_db.testing import fresh_database
 
@@ -145,6 +146,7 @@ def main() -> None:
         default="auto",
         help="load generator: wrk if installed (auto), or the bounded httpx loop (python)",
     )
+    parser.add_argument("--plot", metavar="SVG", help="also write the ratio table as an SVG chart")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.tool == "auto":
@@ -188,6 +190,14 @@ def main() -> None:
         for route in ROUTES
     ]
     print(table(["route", "req/s per run", "median", "vs /const"], rows))
+    if args.plot:
+        write_ratio_chart(
+            args.plot,
+            title="bench/health.py: requests per second by route",
+            baseline="/const",
+            groups=[(route, [("req/s", median(rates[route]) / const)]) for route in ROUTES],
+            note=f"{tool}, {args.connections} connections, {args.seconds:g} s x {args.repeat}",
+        )
     ttl = float(os.environ.get("DB_HEALTH_TTL", "1.0"))
     print(
         f"health queries on the engine: {queries} in {elapsed:.1f} s "

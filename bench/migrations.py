@@ -32,6 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 from _common import median, server_url, table  # noqa: E402
+from _plot import write_ratio_chart  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
 from sqlalchemy.pool import NullPool  # noqa: E402
@@ -111,6 +112,7 @@ async def _readiness(url: str, calls: int) -> tuple[float, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--plot", metavar="SVG", help="also write the ratio table as an SVG chart")
     args = parser.parse_args()
     server = server_url()
     paths: dict[str, Callable[[str], object]] = {
@@ -142,6 +144,14 @@ def main() -> int:
     migrations = len(shipped_ids())
     print(f"{migrations} migrations, {args.repeat} rounds, server {server.split('@')[-1]}")
     print(table(["path", "median s", "min s", "max s", "vs yoyo-api"], rows))
+    if args.plot:
+        write_ratio_chart(
+            args.plot,
+            title="bench/migrations.py: time per path (lower is better)",
+            baseline="yoyo-api",
+            groups=[(name, [("time", median(v) / base)]) for name, v in results.items()],
+            note=f"{migrations} migrations, {args.repeat} rounds (medians)",
+        )
     up_down_up = median(results["pa-db"])
     with fresh_database(server, prefix="pa_bench_mig") as url:
         apply(url)

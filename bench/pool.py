@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import ROWS, Runner, bench_database, drive, median, pct, table
+from _plot import write_ratio_chart
 
 from personal_assistant_db import Database
 from personal_assistant_db.testing import plain_url
@@ -113,6 +114,21 @@ async def main(args: argparse.Namespace) -> None:
                             f"{qps[name] / qps['asyncpg']:.3f}",
                         ]
                     )
+        if args.plot:
+            groups = [
+                (
+                    f"{q}, {t} task{'s' * (t != 1)}",
+                    [(r[2], float(r[8])) for r in rows if (r[0], r[1]) == (q, t)],
+                )
+                for q, t in dict.fromkeys((r[0], r[1]) for r in rows)
+            ]
+            write_ratio_chart(
+                args.plot,
+                title="bench/pool.py: throughput (queries/s)",
+                baseline="plain-sqla",
+                groups=groups,
+                note=f"pool {POOL}, --seconds {args.seconds:g} --repeat {args.repeat} (medians)",
+            )
         print(
             table(
                 [
@@ -207,4 +223,5 @@ if __name__ == "__main__":
     parser.add_argument(
         "--tasks", type=lambda v: [int(x) for x in v.split(",")], default=[1, 16, 64]
     )
+    parser.add_argument("--plot", metavar="SVG", help="also write the ratio table as an SVG chart")
     asyncio.run(main(parser.parse_args()))

@@ -47,6 +47,7 @@ from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import ROWS, Runner, bench_database, drive, median, pct, table
+from _plot import write_ratio_chart
 
 from personal_assistant_db import Database
 from personal_assistant_db.telemetry import Telemetry
@@ -170,7 +171,7 @@ async def main(args: argparse.Namespace) -> None:
             received = receiver.stdout.readline().strip()
             receiver.wait(10)
             print(f"OTLP receiver (separate process) got {received} spans")
-    report(results, stock, telemetry)
+    report(results, stock, telemetry, args)
 
 
 async def main_paths(
@@ -246,6 +247,7 @@ def report(
     results: dict[tuple[str, int], dict[str, list[Result]]],
     stock: dict[tuple[str, int], dict[str, list[Any]]],
     telemetry: Telemetry,
+    args: argparse.Namespace,
 ) -> None:
     rows = []
     summary = []
@@ -309,6 +311,23 @@ def report(
     header = ["query", "tasks", "path", "q/s", "p50 ms", "p99 ms", "cpu us/q"]
     print(table([*header, "vs plain-sqla", "vs asyncpg"], rows))
     print("* child process: plain-sqla measured first, then stock instrument(); ratio to that")
+    if args.plot:
+        names = ["pa-db", "pa-db+metrics", "pa-db+traced", "stock"]
+        groups = [
+            (
+                f"{q}, {t} task{'s' * (t != 1)}",
+                list(zip(names, (x[0] / x[2], x[1], x[0], x[4]), strict=True)),
+            )
+            for q, t, *x in summary
+        ]
+        write_ratio_chart(
+            args.plot,
+            title="bench/tracing.py: throughput with telemetry",
+            baseline="untraced plain-sqla",
+            groups=[(g, [(n, float(v)) for n, v in bars]) for g, bars in groups],
+            note=f"pool {args.pool}, --seconds {args.seconds:g} --repeat {args.repeat} (medians); "
+            "stock: the stock instrumentor vs plain-sqla in a child process",
+        )
     print()
     print(
         table(
@@ -337,6 +356,7 @@ if __name__ == "__main__":
     parser.add_argument("--exporter", choices=("otlp", "none"), default="otlp")
     parser.add_argument("--pre-ping", action="store_true", help="pool_pre_ping on every path")
     parser.add_argument("--profile", action="store_true", help="cProfile the traced path first")
+    parser.add_argument("--plot", metavar="SVG", help="also write the ratio table as an SVG chart")
     parser.add_argument("--stock-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--endpoint", help=argparse.SUPPRESS)

@@ -18,7 +18,10 @@ from sqlalchemy.engine import URL
 from .errors import ConfigurationError, SettingProblem
 from .urls import UrlError, parse_database_url, to_sync
 
-__all__ = ["COMMAND_TIMEOUT_MARGIN", "PROFILES", "Settings"]
+__all__ = ["COMMAND_TIMEOUT_MARGIN", "MAX_HISTORY_SNAPSHOTS", "PROFILES", "Settings"]
+
+#: The history ring's hard cap (health/history.py states the memory this bounds).
+MAX_HISTORY_SNAPSHOTS = 2880
 
 Profile = Literal["development", "test", "production"]
 StartupMode = Literal["fail_fast", "degraded"]
@@ -218,6 +221,18 @@ class Settings:
     latency_window: float = _var(
         "DB_LATENCY_WINDOW", _float(0, strict=True), "seconds > 0, e.g. 300", default=300.0
     )
+    health_history_interval: float = _var(
+        "DB_HEALTH_HISTORY_INTERVAL",
+        _float(1),
+        "seconds >= 1 between dashboard history snapshots, e.g. 5",
+        default=5.0,
+    )
+    health_history_window: float = _var(
+        "DB_HEALTH_HISTORY_WINDOW",
+        _float(0, strict=True),
+        "seconds of dashboard history to keep, e.g. 900",
+        default=900.0,
+    )
     query_p95_budget_ms: float = _var(
         "DB_QUERY_P95_BUDGET_MS",
         _float(0, strict=True),
@@ -376,6 +391,16 @@ def _cross_checks(s: Settings) -> list[SettingProblem]:
                 "DB_HEALTH_CHECKOUT_TIMEOUT",
                 "is not below DB_HEALTH_TIMEOUT",
                 "a checkout wait shorter than the whole check deadline",
+            )
+        )
+    snapshots = s.health_history_window / s.health_history_interval
+    if not 1 <= snapshots <= MAX_HISTORY_SNAPSHOTS:
+        problems.append(
+            SettingProblem(
+                "DB_HEALTH_HISTORY_WINDOW",
+                f"keeps {snapshots:g} snapshots at DB_HEALTH_HISTORY_INTERVAL="
+                f"{s.health_history_interval:g}",
+                f"a window of 1 to {MAX_HISTORY_SNAPSHOTS} intervals, e.g. 900 at an interval of 5",
             )
         )
     return problems

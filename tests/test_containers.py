@@ -105,7 +105,10 @@ def test_compose_wiring() -> None:
         v["type"] == "volume" and v["target"].startswith("/var/lib/postgresql")
         for v in pg["volumes"]
     )
-    assert services["jaeger"]["environment"]["COLLECTOR_OTLP_ENABLED"] == "true"
+    jaeger = services["jaeger"]
+    assert jaeger["image"].startswith("jaegertracing/jaeger:2.")  # v2, not all-in-one v1
+    assert {"4317", "4318"} <= set(jaeger["expose"])  # its default config's OTLP receivers
+    assert [(p["published"], p["target"]) for p in jaeger["ports"]] == [("16686", 16686)]
     assert services["migrate"]["command"] == ["pa-db", "migrate", "apply"]
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     demo = services["demo"]

@@ -161,6 +161,28 @@ async def test_every_url_the_demo_prints_is_served(client: httpx.AsyncClient) ->
         assert r.status_code == 200, (url, r.status_code)
 
 
+async def test_root_page_links_to_this_services_traces_in_jaeger(demo_url: str) -> None:
+    env = {
+        "DATABASE_URL": demo_url,
+        "DB_ENV": "test",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://jaeger:4318",
+        "OTEL_SERVICE_NAME": "pa-demo",
+        "JAEGER_UI_URL": "http://127.0.0.1:16686/",
+    }
+    pages = {}
+    for name, environ in {"exporting": env, "off": {"DATABASE_URL": demo_url}}.items():
+        db = Database.from_env({"DATABASE_URL": demo_url})
+        telemetry = Telemetry(db, tracing=False)  # no exporter: this test only reads the page
+        app = create_app(db, environ=environ, telemetry=telemetry)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://demo") as c:
+            pages[name] = (await c.get("/")).text
+        telemetry.close()
+    link = "http://127.0.0.1:16686/search?service=pa-demo&amp;limit=20&amp;lookback=15m"
+    assert f'<a href="{link}">' in pages["exporting"]
+    assert "/search?" not in pages["off"] and "OTEL_EXPORTER_OTLP_ENDPOINT" in pages["off"]
+
+
 async def test_unknown_role_lists_the_known_ones_and_unknown_user_is_404(
     client: httpx.AsyncClient,
 ) -> None:

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from personal_assistant_db import PaDbError, Settings, migrate
 from personal_assistant_db.testing import embedded_server_url
 
+from .tracing import jaeger_search_url
+
 
 def _port(raw: str) -> int:
     if not raw.isdigit() or not 1 <= int(raw) <= 65535:
@@ -60,12 +62,9 @@ def urls(host: str, port: int) -> list[str]:
         f"stats     {base}/stats  (P50/P95/P99 per operation, pool)",
         f"metrics   {base}/health/metrics  (Prometheus)",
     ]
-    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get(
-        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
-    ):
-        ui = os.environ.get("JAEGER_UI_URL", "http://127.0.0.1:16686")
-        service = os.environ.get("OTEL_SERVICE_NAME", "personal-assistant-db")
-        lines.append(f"traces    {ui}/search?service={service}  (Jaeger UI)")
+    traces = jaeger_search_url(os.environ)
+    if traces:
+        lines.append(f"traces    {traces}  (Jaeger UI)")
     return lines
 
 

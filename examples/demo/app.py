@@ -10,7 +10,9 @@
 
 from __future__ import annotations
 
+import html
 import ipaddress
+import os
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -27,7 +29,7 @@ from personal_assistant_db import Database, Telemetry, combine_lifespans
 
 from . import store, validation
 from .passwords import hash_password
-from .tracing import RequestSpans
+from .tracing import RequestSpans, jaeger_search_url
 from .validation import BadInput
 
 __all__ = ["create_app"]
@@ -49,8 +51,13 @@ curl -s localhost:8000/audit-events
 <li><a href="health/dashboard">health dashboard</a>, <a href="health/ready">readiness</a> and
 <a href="health/">health overview</a></li>
 <li><a href="health/metrics">Prometheus metrics</a></li>
+<li>{traces}</li>
 </ul></body></html>
 """
+NO_TRACES = (
+    "Traces: export is off. Set <code>OTEL_EXPORTER_OTLP_ENDPOINT</code> (docker compose up does) "
+    "to send them to Jaeger."
+)
 
 
 def _json(data: Any, status: int = 200) -> JSONResponse:
@@ -75,6 +82,14 @@ def create_app(
     the lifespan runs."""
     db = db if db is not None else Database.from_env(environ)
     telemetry = telemetry if telemetry is not None else Telemetry(db, environ=environ)
+    search = jaeger_search_url(os.environ if environ is None else environ)
+    traces = (
+        f'<a href="{html.escape(search)}">this demo\'s traces in Jaeger</a> (spans per request '
+        "and per query)"
+        if search
+        else NO_TRACES
+    )
+    index_page = INDEX.replace("{traces}", traces)
 
     @asynccontextmanager
     async def own_lifespan(app: object) -> AsyncIterator[dict[str, Any]]:
@@ -84,7 +99,7 @@ def create_app(
             telemetry.close()
 
     async def index(request: Request) -> Response:
-        return HTMLResponse(INDEX)
+        return HTMLResponse(index_page)
 
     async def create_user(request: Request) -> Response:
         body = await validation.json_object(request)

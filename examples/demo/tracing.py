@@ -9,13 +9,31 @@ and leaves ``/health`` untraced, as the package does for its probes.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from urllib.parse import urlencode
 
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from personal_assistant_db import Telemetry
+from personal_assistant_db.telemetry.exporter import DEFAULT_SERVICE_NAME
 
 _ID = re.compile(r"/\d+(?=/|$)")
+
+
+def jaeger_search_url(environ: Mapping[str, str]) -> str | None:
+    """The Jaeger UI's search for this service's traces, when spans are exported (else None).
+
+    ``JAEGER_UI_URL`` (default ``http://127.0.0.1:16686``) is where a browser reaches the UI, which
+    is not the OTLP endpoint the app exports to (``http://jaeger:4318`` inside compose)."""
+    if not (
+        environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        or environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    ):
+        return None
+    ui = environ.get("JAEGER_UI_URL", "http://127.0.0.1:16686").rstrip("/")
+    service = environ.get("OTEL_SERVICE_NAME", "").strip() or DEFAULT_SERVICE_NAME
+    return f"{ui}/search?{urlencode({'service': service, 'limit': 20, 'lookback': '15m'})}"
 
 
 class RequestSpans:

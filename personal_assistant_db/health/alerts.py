@@ -205,9 +205,14 @@ class AlertManager:
         return [e for e in (r.evaluate(obs) for r in self.rules) if e is not None]
 
     def active(self) -> list[dict[str, Any]]:
-        """Firing alerts, for the /health overview (names, severity, since)."""
+        """Firing alerts, for the /health overview (name, severity, since, description)."""
         return [
-            {"rule": r.name, "severity": r.severity, "since": r.since}
+            {
+                "rule": r.name,
+                "severity": r.severity,
+                "since": r.since,
+                "description": r.description,
+            }
             for r in self.rules
             if r.firing
         ]

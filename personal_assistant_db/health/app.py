@@ -22,6 +22,7 @@ from starlette.routing import Route
 from .alerts import AlertManager, AlertRule, Sink, default_rules
 from .checks import Check, DatabaseCheck, LivenessCheck, MigrationsCheck, PoolCheck
 from .dashboard import CSP, render_dashboard
+from .history import History
 from .monitor import HealthMonitor, TelemetrySource
 from .render import HEALTH_JSON, STATUS_CODES, render_json, render_text
 from .runner import HealthRunner
@@ -80,8 +81,15 @@ def health_app(
     overview: list[Check] = [*live, *ready, *db_group[1:]]
     rules = list(alert_rules) if alert_rules is not None else default_rules(s)
     manager = AlertManager(rules, alert_sinks)
+    history = History(interval=s.health_history_interval, window=s.health_history_window)
     monitor = HealthMonitor(
-        db, runner, overview, manager, telemetry=telemetry, interval=max(s.health_ttl, 1.0)
+        db,
+        runner,
+        overview,
+        manager,
+        telemetry=telemetry,
+        interval=max(s.health_ttl, 1.0),
+        history=history,
     )
 
     def endpoint(group: Sequence[Check], label: str, with_alerts: bool = False) -> Any:
@@ -129,11 +137,19 @@ def health_app(
         monitor.ensure_started()
         report = await runner.run(overview)
         latency = telemetry.latency_snapshot() if telemetry is not None else None
-        body = render_dashboard(report, alerts=manager.active(), latency=latency)
+        status, body = render_dashboard(
+            report,
+            alerts=manager.active(),
+            latency=latency,
+            history=history.snapshots(),
+            history_interval=history.interval,
+            history_window=history.window,
+            budget_ms=s.query_p95_budget_ms,
+        )
         headers = {**_NO_STORE, "Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff"}
         if request.method == "HEAD":
             body = b""
-        return Response(body, STATUS_CODES[report.status], headers, "text/html; charset=utf-8")
+        return Response(body, STATUS_CODES[status], headers, "text/html; charset=utf-8")
 
     methods = ["GET", "HEAD"]
     app = Starlette(

@@ -175,7 +175,7 @@ class PoolCheck:
                 "recentTimeouts": recent,
                 "efficiency": round(stats.efficiency, 4),
             },
-            reason=reason if status == "warn" else None,
+            reason=reason,
             details={**stats.as_dict(), "reason": reason, "error_class": "PoolTimeout"}
             if status == "fail"
             else {**stats.as_dict(), "reason": reason},

@@ -1,8 +1,10 @@
-"""The background loop that feeds alerts: runs the checks through the runner, evaluates rules.
+"""The background loop that feeds alerts and history: runs the checks through the runner,
+evaluates rules, and every history interval records a snapshot (history.py) from memory.
 
 It starts lazily (the first probe, or the Database's start hook) and stops through
 ``Database.add_hooks(on_stop=...)``, because ``Mount`` never runs a sub-app's lifespan. It goes
-through the same runner as requests, so it adds no database queries beyond one per TTL.
+through the same runner as requests, so it adds no database queries beyond one per TTL; the
+history snapshot reads only what is already in memory.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 from ..logs import get_logger
 from .alerts import AlertEvent, AlertManager, Observation
 from .checks import Check
+from .history import History
 from .probe import GuardedProbe
 from .runner import HealthRunner
 
@@ -50,6 +53,7 @@ class HealthMonitor:
         *,
         telemetry: TelemetrySource | None,
         interval: float,
+        history: History | None = None,
     ) -> None:
         self.db = db
         self.runner = runner
@@ -57,6 +61,7 @@ class HealthMonitor:
         self.manager = manager
         self.telemetry = telemetry
         self.interval = max(interval, 0.05)
+        self.history = history
         self._last_timeouts: int | None = None
         self._task: asyncio.Task[None] | None = None
         db.add_hooks(on_start=self._on_start, on_stop=self.stop)
@@ -80,6 +85,11 @@ class HealthMonitor:
             new_timeouts=new,
         )
         events = self.manager.evaluate(obs)
+        if self.history is not None:
+            self.history.note(events)
+            if self.history.due():
+                latency = self.telemetry.latency_snapshot() if self.telemetry else None
+                self.history.record(results=report.results, pool=pool, latency=latency)
         await self.manager.dispatch(events)
         return events
 

@@ -34,8 +34,8 @@ def _entry(result: CheckResult, detailed: bool) -> dict[str, Any]:
         entry["counts"] = dict(result.counts)
     if result.error_id is not None:
         entry["errorId"] = result.error_id
-    if result.status == "warn" and result.reason:
-        entry["output"] = result.reason  # public: package-written, never server text
+    if result.reason and result.status != "pass":
+        entry["output"] = result.reason  # public: the check's own text, never the error's
     if detailed and result.details:
         entry["details"] = dict(result.details)
         reason = result.details.get("reason")

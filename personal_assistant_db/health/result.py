@@ -31,8 +31,8 @@ def _now() -> str:
 class CheckResult:
     """One check's outcome. ``counts`` are public numbers; ``details`` need the token.
 
-    ``reason`` is public: a short, package-written explanation of a ``warn`` (never server
-    text). A ``fail``'s reason stays in ``details`` and the log, behind its ``error_id``.
+    ``reason`` is public: a short text the check itself wrote (never server or exception text)
+    saying why it is not ``pass``. The dashboard shows it next to every ``warn`` and ``fail``.
     """
 
     name: str
@@ -70,7 +70,9 @@ def failure(
 ) -> CheckResult:
     """A ``fail`` result with a fresh correlation id; the real cause goes to the log only.
 
-    ``error_class`` names the cause when there is no exception (a check that reported fail)."""
+    ``reason`` must be the package's (or host's) own fixed text: it is shown publicly.
+    ``error_class`` names the cause for the log when there is no exception (a check that
+    reported fail, a missed deadline)."""
     error_id = uuid.uuid4().hex[:12]
     cls = type(exc).__name__ if exc else error_class
     log.warning(
@@ -88,5 +90,6 @@ def failure(
         duration=time.perf_counter() - began,
         error_id=error_id,
         details=details,
+        reason=reason,
         **kw,
     )

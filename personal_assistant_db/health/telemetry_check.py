@@ -41,4 +41,9 @@ class QueryLatencyCheck:
                 "budget_ms": self.budget_ms,
                 "operations": {k: v.as_dict() for k, v in snapshot.items()},
             },
+            reason=(
+                f"query P95 {p95 * 1000:.1f} ms is above DB_QUERY_P95_BUDGET_MS={self.budget_ms:g}"
+                if over and p95 is not None
+                else None
+            ),
         )
