@@ -209,7 +209,7 @@ class Database:
                 multiplier=s.connect_retry_initial, max=s.connect_retry_max
             ),
             stop=stop_before_delay(deadline),
-            before_sleep=self._log_retry,
+            before_sleep=lambda state: self._log_retry(state, deadline),
             reraise=True,
         )
         try:
@@ -227,13 +227,19 @@ class Database:
                 ) from None
             raise ConnectFatal(f"could not connect to {where}: {hint}", cause=cause) from None
 
-    def _log_retry(self, state: RetryCallState) -> None:
+    def _log_retry(self, state: RetryCallState, deadline: float) -> None:
         exc = state.outcome.exception() if state.outcome else None
+        elapsed = state.seconds_since_start or 0.0
         log.warning(
             "db.connect.retry",
             attempt=state.attempt_number,
             delay=round(state.upcoming_sleep, 3),
             cause=type(exc).__name__ if exc else None,
+            hint=describe(exc)[1] if exc else None,
+            deadline_s=deadline,
+            left_s=round(max(0.0, deadline - elapsed), 1),
+            until=f"retrying for {max(0.0, deadline - elapsed):.1f}s more "
+            f"(DB_CONNECT_RETRY_DEADLINE={deadline:g}s)",
         )
 
     async def _start_degraded(self) -> None:

@@ -2,7 +2,9 @@
 
 Hosts may add these processors to their own ``structlog.configure(processors=[...])``:
 
-- ``redact_secrets``: replaces URL passwords in every string value with ``***``.
+- ``redact_secrets``: replaces secrets with ``***`` in every value: URL passwords and secret query
+  parameters (in any URL shape, even one embedded in free text), ``password=...`` pairs, and the
+  whole value of any key that looks like a secret (``password``, ``db_token``, ``dsn`` ...).
 """
 
 from __future__ import annotations
@@ -11,12 +13,12 @@ from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
+from sqlalchemy.engine import URL
 
-from .urls import redact_url
+from .redaction import redact_text
+from .urls import looks_secret, render_url
 
 __all__ = ["get_logger", "redact_secrets"]
-
-_SECRET_KEYS = frozenset({"password", "token", "secret", "authorization", "health_token"})
 
 
 def get_logger(name: str = "personal_assistant_db") -> Any:
@@ -29,8 +31,14 @@ def redact_secrets(
 ) -> MutableMapping[str, Any]:
     """structlog processor: hide URL passwords and values of secret-looking keys."""
     for key, value in list(event_dict.items()):
-        if key.lower() in _SECRET_KEYS and value is not None:
+        if value is None:
+            continue
+        if looks_secret(str(key)) or str(key).lower() == "dsn":
             event_dict[key] = "***"
-        elif isinstance(value, str) and "://" in value:
-            event_dict[key] = redact_url(value)
+        elif isinstance(value, URL):
+            event_dict[key] = render_url(value)
+        elif isinstance(value, str):
+            event_dict[key] = redact_text(value)
+        elif isinstance(value, BaseException):
+            event_dict[key] = redact_text(f"{type(value).__name__}: {value}")
     return event_dict

@@ -11,14 +11,25 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
-from urllib.parse import unquote
 
 from sqlalchemy.engine import URL
 
+from .environment import (
+    app_name,
+    choice,
+    closest,
+    decimal,
+    parse_bool,
+    scrub,
+    secret,
+    warn_unknown,
+    whole,
+)
 from .errors import ConfigurationError, SettingProblem
-from .urls import UrlError, parse_database_url, to_sync
+from .profiles import PROFILES, derived_defaults
+from .urls import UrlError, looks_secret, parse_database_url, render_url, to_sync
 
-__all__ = ["COMMAND_TIMEOUT_MARGIN", "MAX_HISTORY_SNAPSHOTS", "PROFILES", "Settings"]
+__all__ = ["MAX_HISTORY_SNAPSHOTS", "PROFILES", "Settings"]
 
 #: The history ring's hard cap (health/history.py states the memory this bounds).
 MAX_HISTORY_SNAPSHOTS = 2880
@@ -26,101 +37,6 @@ MAX_HISTORY_SNAPSHOTS = 2880
 Profile = Literal["development", "test", "production"]
 StartupMode = Literal["fail_fast", "degraded"]
 QueryText = Literal["redact", "omit"]
-
-#: DB_COMMAND_TIMEOUT, unless set, is DB_STATEMENT_TIMEOUT_MS plus this margin (seconds): the
-#: server's statement_timeout fires first on a live server (a clean error, the connection stays
-#: usable); the driver's bound fires only when the server cannot answer at all (a frozen backend).
-COMMAND_TIMEOUT_MARGIN = 1.0
-
-# Defaults per profile. Sizing: HikariCP's formula, connections = cores * 2 + spindles, gives
-# about 10 for a 4-core database server; production allows 10 more as overflow for bursts.
-PROFILES: dict[str, dict[str, Any]] = {
-    "production": {
-        "pool_size": 10,
-        "max_overflow": 10,
-        "pool_timeout": 30.0,
-        "pool_pre_ping": True,
-        "startup_mode": "fail_fast",
-        "connect_retry_deadline": 30.0,
-        "statement_timeout_ms": 30_000,
-        "warmup_connections": 2,
-    },
-    "development": {
-        "pool_size": 5,
-        "max_overflow": 5,
-        "pool_timeout": 10.0,
-        "pool_pre_ping": True,
-        "startup_mode": "degraded",
-        "connect_retry_deadline": 10.0,
-        "statement_timeout_ms": 30_000,
-        "warmup_connections": 1,
-    },
-    "test": {
-        "pool_size": 5,
-        "max_overflow": 0,
-        "pool_timeout": 5.0,
-        "pool_pre_ping": False,
-        "startup_mode": "fail_fast",
-        "connect_retry_deadline": 5.0,
-        "statement_timeout_ms": 10_000,
-        "warmup_connections": 0,
-        "connect_timeout": 5.0,
-    },
-}
-
-
-def _parse_bool(raw: str) -> bool:
-    value = raw.strip().lower()
-    if value in {"1", "true", "yes", "on"}:
-        return True
-    if value in {"0", "false", "no", "off"}:
-        return False
-    raise ValueError
-
-
-def _int(minimum: int) -> Callable[[str], int]:
-    def parse(raw: str) -> int:
-        value = int(raw.strip())
-        if value < minimum:
-            raise ValueError
-        return value
-
-    return parse
-
-
-def _float(minimum: float, *, strict: bool = False) -> Callable[[str], float]:
-    def parse(raw: str) -> float:
-        value = float(raw.strip())
-        if value != value or value in (float("inf"), float("-inf")):
-            raise ValueError
-        if value < minimum or (strict and value == minimum):
-            raise ValueError
-        return value
-
-    return parse
-
-
-def _choice(*options: str) -> Callable[[str], str]:
-    def parse(raw: str) -> str:
-        value = raw.strip().lower()
-        if value not in options:
-            raise ValueError
-        return value
-
-    return parse
-
-
-def _app_name(raw: str) -> str:
-    value = raw.strip()
-    if not value or len(value.encode()) > 63 or not value.isprintable():
-        raise ValueError
-    return value
-
-
-def _secret(raw: str) -> str:
-    if len(raw) < 16:
-        raise ValueError
-    return raw
 
 
 def _var(env: str, parse: Callable[[str], Any], expected: str, **kw: Any) -> Any:
@@ -133,121 +49,119 @@ class Settings:
 
     url: URL = field(repr=False)
     env: Profile = "production"
-    pool_size: int = _var("DB_POOL_SIZE", _int(1), "a whole number >= 1, e.g. 10", default=10)
-    max_overflow: int = _var("DB_MAX_OVERFLOW", _int(0), "a whole number >= 0", default=10)
+    pool_size: int = _var("DB_POOL_SIZE", whole(1), "a whole number >= 1, e.g. 10", default=10)
+    max_overflow: int = _var("DB_MAX_OVERFLOW", whole(0), "a whole number >= 0", default=10)
     pool_timeout: float = _var(
-        "DB_POOL_TIMEOUT", _float(0, strict=True), "seconds > 0, e.g. 30", default=30.0
+        "DB_POOL_TIMEOUT", decimal(0, strict=True), "seconds > 0, e.g. 30", default=30.0
     )
     pool_recycle: int = _var(
-        "DB_POOL_RECYCLE", _int(-1), "whole seconds (-1 disables), e.g. 3600", default=3600
+        "DB_POOL_RECYCLE", whole(-1), "whole seconds (-1 disables), e.g. 3600", default=3600
     )
-    pool_pre_ping: bool = _var("DB_POOL_PRE_PING", _parse_bool, "true or false", default=True)
-    pool_use_lifo: bool = _var("DB_POOL_USE_LIFO", _parse_bool, "true or false", default=False)
+    pool_pre_ping: bool = _var("DB_POOL_PRE_PING", parse_bool, "true or false", default=True)
+    pool_use_lifo: bool = _var("DB_POOL_USE_LIFO", parse_bool, "true or false", default=False)
     connect_timeout: float = _var(
-        "DB_CONNECT_TIMEOUT", _float(0, strict=True), "seconds > 0, e.g. 10", default=10.0
+        "DB_CONNECT_TIMEOUT", decimal(0, strict=True), "seconds > 0, e.g. 10", default=10.0
     )
     command_timeout: float = _var(
         "DB_COMMAND_TIMEOUT",
-        _float(0),
+        decimal(0),
         "seconds (0 = none), e.g. 31 (default: DB_STATEMENT_TIMEOUT_MS + 1 s)",
         default=0.0,
     )
     ping_timeout: float = _var(
-        "DB_PING_TIMEOUT", _float(0, strict=True), "seconds > 0, e.g. 1", default=1.0
+        "DB_PING_TIMEOUT", decimal(0, strict=True), "seconds > 0", default=1.0
     )
-    retry_after: int = _var(
-        "DB_RETRY_AFTER", _int(0), "whole seconds >= 0 for the 503 Retry-After, e.g. 1", default=1
-    )
+    retry_after: int = _var("DB_RETRY_AFTER", whole(0), "whole seconds >= 0, e.g. 1", default=1)
     error_log_interval: float = _var(
-        "DB_ERROR_LOG_INTERVAL", _float(0), "seconds >= 0, e.g. 5", default=5.0
+        "DB_ERROR_LOG_INTERVAL", decimal(0), "seconds >= 0, e.g. 5", default=5.0
     )
     statement_timeout_ms: int = _var(
-        "DB_STATEMENT_TIMEOUT_MS", _int(0), "milliseconds (0 = none), e.g. 30000", default=30_000
+        "DB_STATEMENT_TIMEOUT_MS", whole(0), "milliseconds (0 = none), e.g. 30000", default=30_000
     )
     application_name: str = _var(
         "DB_APPLICATION_NAME",
-        _app_name,
+        app_name,
         "printable text of at most 63 bytes",
         default="personal-assistant-db",
     )
     startup_mode: StartupMode = _var(
         "DB_STARTUP_MODE",
-        _choice("fail_fast", "degraded"),
+        choice("fail_fast", "degraded"),
         "fail_fast or degraded",
         default="fail_fast",
     )
     connect_retry_deadline: float = _var(
-        "DB_CONNECT_RETRY_DEADLINE", _float(0), "seconds >= 0, e.g. 30", default=30.0
+        "DB_CONNECT_RETRY_DEADLINE", decimal(0), "seconds >= 0, e.g. 30", default=30.0
     )
     connect_retry_initial: float = _var(
-        "DB_CONNECT_RETRY_INITIAL", _float(0, strict=True), "seconds > 0, e.g. 0.1", default=0.1
+        "DB_CONNECT_RETRY_INITIAL", decimal(0, strict=True), "seconds > 0, e.g. 0.1", default=0.1
     )
     connect_retry_max: float = _var(
-        "DB_CONNECT_RETRY_MAX", _float(0, strict=True), "seconds > 0, e.g. 5", default=5.0
+        "DB_CONNECT_RETRY_MAX", decimal(0, strict=True), "seconds > 0, e.g. 5", default=5.0
     )
     degraded_start_wait: float = _var(
-        "DB_DEGRADED_START_WAIT", _float(0), "seconds >= 0, e.g. 0.5", default=0.5
+        "DB_DEGRADED_START_WAIT", decimal(0), "seconds >= 0, e.g. 0.5", default=0.5
     )
     warmup_connections: int = _var(
-        "DB_WARMUP_CONNECTIONS", _int(0), "a whole number >= 0, at most DB_POOL_SIZE", default=2
+        "DB_WARMUP_CONNECTIONS", whole(0), "a whole number >= 0, at most DB_POOL_SIZE", default=2
     )
     health_token: str | None = _var(
-        "DB_HEALTH_TOKEN", _secret, "a random string of 16+ characters", default=None, repr=False
+        "DB_HEALTH_TOKEN", secret, "a random string of 16+ characters", default=None, repr=False
     )
     health_timeout: float = _var(
         "DB_HEALTH_TIMEOUT",
-        _float(0, strict=True),
+        decimal(0, strict=True),
         "seconds > 0, below your probe timeout (Kubernetes default: 1), e.g. 0.8",
         default=0.8,
     )
     health_checkout_timeout: float = _var(
-        "DB_HEALTH_CHECKOUT_TIMEOUT", _float(0, strict=True), "seconds > 0, e.g. 0.2", default=0.2
+        "DB_HEALTH_CHECKOUT_TIMEOUT", decimal(0, strict=True), "seconds > 0, e.g. 0.2", default=0.2
     )
     health_pool_window: float = _var(
-        "DB_HEALTH_POOL_WINDOW", _float(0, strict=True), "seconds > 0, e.g. 10", default=10.0
+        "DB_HEALTH_POOL_WINDOW", decimal(0, strict=True), "seconds > 0, e.g. 10", default=10.0
     )
-    health_ttl: float = _var("DB_HEALTH_TTL", _float(0), "seconds >= 0, e.g. 1", default=1.0)
+    health_ttl: float = _var("DB_HEALTH_TTL", decimal(0), "seconds >= 0, e.g. 1", default=1.0)
     health_fail_ttl: float = _var(
-        "DB_HEALTH_FAIL_TTL", _float(0), "seconds >= 0, e.g. 0.5", default=0.5
+        "DB_HEALTH_FAIL_TTL", decimal(0), "seconds >= 0, e.g. 0.5", default=0.5
     )
     metrics_require_token: bool = _var(
-        "DB_METRICS_REQUIRE_TOKEN", _parse_bool, "true or false", default=False
+        "DB_METRICS_REQUIRE_TOKEN", parse_bool, "true or false", default=False
     )
-    tracing: bool = _var("DB_TRACING", _parse_bool, "true or false", default=True)
-    trace_connect: bool = _var("DB_TRACE_CONNECT", _parse_bool, "true or false", default=False)
+    tracing: bool = _var("DB_TRACING", parse_bool, "true or false", default=True)
+    trace_connect: bool = _var("DB_TRACE_CONNECT", parse_bool, "true or false", default=False)
     trace_query_text: QueryText = _var(
-        "DB_TRACE_QUERY_TEXT", _choice("redact", "omit"), "redact or omit", default="redact"
+        "DB_TRACE_QUERY_TEXT", choice("redact", "omit"), "redact or omit", default="redact"
     )
     latency_window: float = _var(
-        "DB_LATENCY_WINDOW", _float(0, strict=True), "seconds > 0, e.g. 300", default=300.0
+        "DB_LATENCY_WINDOW", decimal(0, strict=True), "seconds > 0, e.g. 300", default=300.0
     )
     health_history_interval: float = _var(
         "DB_HEALTH_HISTORY_INTERVAL",
-        _float(1),
+        decimal(1),
         "seconds >= 1 between dashboard history snapshots, e.g. 5",
         default=5.0,
     )
     health_history_window: float = _var(
         "DB_HEALTH_HISTORY_WINDOW",
-        _float(0, strict=True),
+        decimal(0, strict=True),
         "seconds of dashboard history to keep, e.g. 900",
         default=900.0,
     )
     query_p95_budget_ms: float = _var(
         "DB_QUERY_P95_BUDGET_MS",
-        _float(0, strict=True),
+        decimal(0, strict=True),
         "milliseconds > 0, e.g. 100",
         default=100.0,
     )
     slow_query_ms: float = _var(
-        "DB_SLOW_QUERY_MS", _float(0), "milliseconds (0 = off), e.g. 500", default=500.0
+        "DB_SLOW_QUERY_MS", decimal(0), "milliseconds (0 = off), e.g. 500", default=500.0
     )
     migrate_lock_timeout_ms: int = _var(
-        "DB_MIGRATE_LOCK_TIMEOUT_MS", _int(0), "milliseconds (0 = none), e.g. 5000", default=5_000
+        "DB_MIGRATE_LOCK_TIMEOUT_MS", whole(0), "milliseconds (0 = none), e.g. 5000", default=5_000
     )
     migrate_statement_timeout_ms: int = _var(
         "DB_MIGRATE_STATEMENT_TIMEOUT_MS",
-        _int(0),
+        whole(0),
         "milliseconds (0 = none), e.g. 60000",
         default=60_000,
     )
@@ -304,18 +218,15 @@ class Settings:
             try:
                 values[f.name] = f.metadata["parse"](env[name])
             except ValueError:
-                shown = "(hidden)" if f.name == "health_token" else repr(env[name][:40])
+                shown = "(hidden)" if looks_secret(name) else repr(env[name][:40])
                 problems.append(
                     SettingProblem(name, f"invalid value {shown}", f.metadata["expected"])
                 )
         values.update(overrides)
-        if "command_timeout" not in values:
-            statement_ms = values.get("statement_timeout_ms", 0)
-            values["command_timeout"] = (
-                statement_ms / 1000 + COMMAND_TIMEOUT_MARGIN if statement_ms else 0.0
-            )
+        values.update(derived_defaults(values))
+        warn_unknown(env, known_variables())
         if problems:
-            raise ConfigurationError(_scrub(problems, raw_url or ""))
+            raise ConfigurationError(scrub(problems, raw_url or ""))
         return cls(**values)
 
     def __repr__(self) -> str:
@@ -338,8 +249,8 @@ class Settings:
 
     @property
     def safe_url(self) -> str:
-        """The URL with the password replaced by ``***``: for logs and errors."""
-        return self.url.render_as_string(hide_password=True)
+        """The URL with the password and secret query values as ``***``: for logs and errors."""
+        return render_url(self.url)
 
     def asyncpg_connect_args(self) -> dict[str, Any]:
         """``connect_args`` for create_async_engine: timeouts and server settings."""
@@ -352,21 +263,14 @@ class Settings:
         return args
 
 
-def _scrub(problems: list[SettingProblem], raw_url: str) -> list[SettingProblem]:
-    """Belt and braces: no problem text may carry the URL's password, even an unparsable URL's."""
-    rest = raw_url.split("://", 1)[-1]
-    userinfo = rest.rsplit("@", 1)[0] if "@" in rest else ""
-    secret = userinfo.split(":", 1)[1] if ":" in userinfo else ""
-    secrets = {x for x in (secret, unquote(secret)) if x}
-    if not secrets:
-        return problems
-    scrubbed = []
-    for p in problems:
-        text = p.problem
-        for value in sorted(secrets, key=len, reverse=True):
-            text = text.replace(value, "***")
-        scrubbed.append(SettingProblem(p.variable, text, p.expected))
-    return scrubbed
+def known_variables() -> list[str]:
+    """Every environment variable Settings reads."""
+    return ["DATABASE_URL", "DB_ENV", *(f.metadata["env"] for f in fields(Settings) if f.metadata)]
+
+
+def closest_variable(name: str) -> str | None:
+    """The known variable ``name`` was most likely meant to be (difflib), or None."""
+    return closest(name, known_variables())
 
 
 def _cross_checks(s: Settings) -> list[SettingProblem]:

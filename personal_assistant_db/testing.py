@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ThrowawayServer",
+    "embedded_bindir",
     "embedded_server_url",
     "fresh_database",
     "plain_url",
@@ -90,27 +91,40 @@ def _free_port() -> int:
         return port
 
 
+def embedded_bindir() -> Path:
+    """The PostgreSQL binaries inside the pgserver wheel (PostgreSQL 16, no contrib modules such
+    as pg_stat_statements)."""
+    import pgserver._commands as commands
+
+    return Path(commands.POSTGRES_BIN_PATH)
+
+
 def _find_bindir() -> Path:
     debian = sorted(
         Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: int(p.parts[-3])
     )
     if debian:
         return debian[-1].parent
-    import pgserver._commands as commands
-
-    return Path(commands.POSTGRES_BIN_PATH)
+    return embedded_bindir()
 
 
 class ThrowawayServer:
     """A private PostgreSQL on 127.0.0.1 that tests may stop, restart and reconfigure.
 
-    Uses Debian's binaries when present (they include pg_stat_statements), else pgserver's.
-    ``url`` stays the same across restarts.
+    Uses ``bindir``'s binaries; by default Debian's when present (they include
+    pg_stat_statements), else pgserver's (``embedded_bindir()``). ``url`` stays the same across
+    restarts.
     """
 
-    def __init__(self, base_dir: str | Path | None = None, *, password: str | None = None) -> None:
+    def __init__(
+        self,
+        base_dir: str | Path | None = None,
+        *,
+        password: str | None = None,
+        bindir: str | Path | None = None,
+    ) -> None:
         """``password``: require scram-sha-256 over TCP, with this password for ``postgres``."""
-        self.bindir = _find_bindir()
+        self.bindir = Path(bindir) if bindir is not None else _find_bindir()
         self.password = password
         self._owned_dir = base_dir is None
         self.base = Path(base_dir or tempfile.mkdtemp(prefix="pa-db-pg-"))

@@ -13,5 +13,17 @@ if [ ! -x .venv/bin/python ]; then
     fi
   fi
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[${PA_DB_EXTRAS:-test}]"
+# Install once per pyproject.toml and extras. pip's own output (and the build backend's notes, such
+# as setuptools' "Editable installation" banner) goes to a log that is shown only on failure.
+extras=${PA_DB_EXTRAS:-test}
+stamp=".venv/.pa-db-installed-$extras"
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "installing the package with [$extras] into .venv (log: .venv/install.log)" >&2
+  if ! { .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip &&
+         .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[$extras]"; } \
+       >.venv/install.log 2>&1; then
+    cat .venv/install.log >&2; echo "pip install failed (log above)" >&2; exit 2
+  fi
+  echo "$want" >"$stamp"
+fi

@@ -8,6 +8,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from importlib import metadata
 
 import pytest
 
@@ -29,6 +30,12 @@ def test_help_lists_the_commands() -> None:
     result = pa_db("--help")
     assert result.returncode == 0
     assert "settings" in result.stdout
+
+
+def test_version_is_the_installed_distributions() -> None:
+    result = pa_db("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"pa-db {metadata.version('personal-assistant-db')}"
 
 
 def test_settings_shows_redacted_values() -> None:

@@ -7,6 +7,7 @@ import socket
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -123,8 +124,8 @@ async def test_degraded_start_returns_before_a_black_hole_answers(silent_port: i
         await db.stop()
 
 
-def test_wrong_password_fails_at_once_and_never_shows_it() -> None:
-    server = ThrowawayServer(password=CANARY)
+def test_wrong_password_fails_at_once_and_never_shows_it(postgres_bindir: Path | None) -> None:
+    server = ThrowawayServer(password=CANARY, bindir=postgres_bindir)
     server.start()
     try:
         wrong = server.url.replace(CANARY, CANARY + "-wrong")
@@ -182,6 +183,13 @@ async def test_refused_connection_is_retried_with_growing_jittered_delays() -> N
     assert [e["attempt"] for e in retries] == list(range(1, len(retries) + 1))
     assert all(e["cause"] == "ConnectionRefusedError" for e in retries)
     assert all(0 <= e["delay"] <= 0.05 * 2 ** e["attempt"] for e in retries)
+    # each retry says how long retrying goes on, and the time left only shrinks
+    assert all(
+        e["deadline_s"] == 1.5 and "(DB_CONNECT_RETRY_DEADLINE=1.5s)" in e["until"] for e in retries
+    )
+    left = [e["left_s"] for e in retries]
+    assert left == sorted(left, reverse=True) and 0 <= left[-1] <= left[0] <= 1.5
+    assert all(e["hint"].startswith("connection refused") for e in retries)
 
 
 async def test_too_many_connections_is_transient_and_recovers(server_url: str) -> None:

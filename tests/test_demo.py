@@ -343,3 +343,22 @@ def test_bad_port_flag_is_a_clear_error() -> None:
     )
     assert r.returncode == 2
     assert "--port: expected a TCP port from 1 to 65535, got '99999'" in r.stderr
+
+
+def test_a_busy_port_is_reported_before_the_banner_with_how_to_choose_another() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        r = subprocess.run(
+            [sys.executable, "-m", "examples.demo", "--port", str(port)],
+            cwd=ROOT,
+            env={**os.environ, "DATABASE_URL": "postgresql://app@127.0.0.1:1/never-used"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert r.returncode == 2
+    assert f"demo: cannot listen on 127.0.0.1:{port}" in r.stderr
+    assert f"--port {port + 1}" in r.stderr
+    assert "open:" not in r.stdout and "migrations:" not in r.stdout  # no banner, no migrate

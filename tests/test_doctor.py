@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 from doctor_helpers import analyses, doctor, force_flush, run_sql, wait_for_scans
 from sqlalchemy import text
 
 from personal_assistant_db import Severity
-from personal_assistant_db.migrate import apply
+from personal_assistant_db.migrate import apply, verify
 from personal_assistant_db.testing import started_database as started
 
 INDEX_PROBLEMS = {"duplicate_index", "redundant_index", "unindexed_foreign_key"}
@@ -181,3 +182,39 @@ async def test_our_rbac_schema_at_head_is_clean(make_database: Callable[[], str]
     assert problems == []
     # it did look: the RBAC tables have foreign keys and indexes
     assert report.facts["database"] == db.settings.url.database
+
+
+@pytest.mark.parametrize("schema", [None, "auth"])
+async def test_indexes_the_migrations_own_are_never_advised_dropped(
+    make_database: Callable[[], str], schema: str | None
+) -> None:
+    """On a young database the audit time indexes are unused; the doctor explains them instead of
+    advising DROP, and after doing everything it does advise, verify still passes."""
+    url = make_database()
+    if schema:
+        async with started(url) as admin:
+            await run_sql(admin, f"CREATE SCHEMA {schema}")
+    target = f"{url}{'&' if '?' in url else '?'}schema={schema}" if schema else url
+    assert apply(target)
+    where = schema or "public"
+    async with started(url) as db:
+        await run_sql(  # a host's own index duplicating one of ours: that one may go
+            db, f"CREATE INDEX host_copy ON {where}.security_events (occurred_at)"
+        )
+        report = await doctor(db, since_reset=True)  # judge unused indexes however young
+        owned = {f.object: f for f in report.of("unused_owned_index")}
+        ours = f"{where}.security_events.security_events_occurred_at_idx"
+        audit = f"{where}.access_audit_logs.access_audit_logs_occurred_at_idx"
+        assert ours in owned and audit in owned
+        assert owned[ours].severity is Severity.INFO and owned[ours].action == ""
+        assert "migration 0007_audit_time_indexes (Time-range indexes for the audit tables" in (
+            owned[ours].summary
+        )
+        assert report.facts["migrated_schemas"] == [where]
+        [dup] = report.of("duplicate_index")
+        assert dup.object == f"{where}.security_events.host_copy"
+        drops = [f.action for f in report.findings if "DROP" in f.action]
+        assert all("occurred_at_idx" not in a and "_pkey" not in a for a in drops)
+        for action in drops:  # do all the doctor advises
+            await run_sql(db, action.replace(" CONCURRENTLY", ""))
+    assert verify(target).ok, verify(target).problems

@@ -14,6 +14,7 @@ from personal_assistant_db._sql import quote_ident
 from personal_assistant_db.cli.doctor import parse_memory
 from personal_assistant_db.doctor.pool_advice import HEADROOM, PoolInputs, pool_advice
 from personal_assistant_db.doctor.render import render_json, render_text
+from personal_assistant_db.settings import PROFILES
 
 
 def _stats(
@@ -81,14 +82,24 @@ def test_pool_advice_never_shrinks_a_waiting_pool_nor_oversubscribes_the_server(
         if saturated:
             assert _recommended(f) > size + overflow  # callers waited: more capacity
             assert f.severity >= Severity.WARNING
+        elif (size + overflow) * workers <= max_connections - 3 - others - HEADROOM:
+            # no evidence of waits, and it fits: the configuration stands, whatever the formula
+            assert f.severity is Severity.INFO and f.action.startswith("keep ")
+            assert _recommended(f) == size + overflow
     assert str(f.evidence["reasoning"]).count(";") >= 2  # the reasoning is shown
 
 
-def test_pool_advice_without_stats_is_the_formula() -> None:
-    f = pool_advice(PoolInputs(100, 3, 0, 2, 4, False, 10, 10, None))
+def test_pool_advice_without_stats_keeps_the_production_default() -> None:
+    defaults = PROFILES["production"]
+    f = pool_advice(
+        PoolInputs(100, 3, 0, 2, 4, False, defaults["pool_size"], defaults["max_overflow"], None)
+    )
     assert f.evidence["hikari_per_worker"] == 5  # (4 x 2 + 1) / 2 workers, rounded up
     assert "pass --server-cores" in str(f.evidence["reasoning"])
     assert "no live pool statistics" in str(f.evidence["reasoning"])
+    # the formula alone is no evidence against the package's own defaults (10 + 10)
+    assert f.severity is Severity.INFO
+    assert f.action.startswith("keep DB_POOL_SIZE=10 DB_MAX_OVERFLOW=10")
 
 
 REPORT = Report(

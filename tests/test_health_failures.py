@@ -12,6 +12,7 @@ import math
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -265,9 +266,11 @@ async def run_mode(
         await db.stop()
 
 
-async def test_canary_secrets_never_leak_in_any_failure_mode() -> None:
+async def test_canary_secrets_never_leak_in_any_failure_mode(
+    postgres_bindir: Path | None,
+) -> None:
     seen: dict[str, set[int]] = {}
-    server = ThrowawayServer(password=CANARY_PW)
+    server = ThrowawayServer(password=CANARY_PW, bindir=postgres_bindir)
     server.start()
     try:
         admin = f"postgresql://postgres@/postgres?host={server.base}&port={server.port}"

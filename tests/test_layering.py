@@ -1,7 +1,8 @@
 """The package's layering, read from its source: which module may import which.
 
-- the core (settings, urls, pool, database, errors, retry, lifespan, logs, _sql) imports no
-  subsystem at runtime; ``Database.health_app`` is the one documented convenience edge;
+- the core (settings, environment, profiles, urls, redaction, pool, database, errors, retry,
+  lifespan, logs, _sql) imports no subsystem at runtime; ``Database.health_app`` is the one
+  documented convenience edge;
 - ``health`` reaches into ``migrate`` only through ``migrate.history`` (no yoyo, no psycopg);
 - nothing imports ``cli``; only the migration manifest tool may import ``testing``;
 - ``migrations/`` is data: yoyo would take any ``.py`` file there for a migration;
@@ -22,9 +23,10 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "personal_assistant_db"
 CORE = {
-    "settings", "urls", "pool", "database", "errors", "retry", "lifespan", "logs", "_sql",
-    "bounds", "unavailable",
-}  # fmt: skip
+    *("settings", "urls", "pool", "database", "errors", "retry", "lifespan", "logs", "_sql"),
+    *("environment", "profiles", "redaction"),
+    *("bounds", "unavailable"),
+}
 SUBSYSTEMS = {"health", "telemetry", "migrate", "doctor", "cli"}
 _ROOT = "personal_assistant_db"
 

@@ -10,7 +10,10 @@ from hypothesis import strategies as st
 
 from personal_assistant_db import redact_secrets
 
-secrets = st.text(string.ascii_letters + string.digits + "!$&()*+,;=-._~", min_size=4, max_size=24)
+# "Zq9" keeps a short secret from matching a key name ("mess" is in "message").
+secrets = st.text(
+    string.ascii_letters + string.digits + "!$&()*+,;=-._~", min_size=4, max_size=24
+).map(lambda s: f"Zq9{s}")
 
 
 @given(secrets)

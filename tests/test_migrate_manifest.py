@@ -43,7 +43,7 @@ def test_every_migration_has_a_non_empty_rollback() -> None:
 
 
 def test_folder_is_package_data_not_a_subpackage() -> None:
-    """yoyo takes every .py in the folder as a migration, __init__.py included (FIELD_NOTES)."""
+    """yoyo takes every .py in the folder as a migration, __init__.py too (docs/field-notes.md)."""
     names = {p.name for p in migrations_dir().iterdir()}
     assert not any(n.endswith(".py") for n in names)
     assert "__init__.py" not in names

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import fields
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
+from structlog.testing import capture_logs
 
-from personal_assistant_db import ConfigurationError, Settings
-from personal_assistant_db.settings import PROFILES
+from personal_assistant_db import ConfigurationError, Settings, environment
+from personal_assistant_db.settings import PROFILES, closest_variable
 
 CANARY = "Canary-Pa55word-7xq"
 URL = f"postgresql://app:{CANARY}@db.example:5432/app"
@@ -137,3 +138,29 @@ def test_connect_args_carry_timeouts_and_application_name() -> None:
         "command_timeout": 9.0,
         "server_settings": {"application_name": "svc-a", "statement_timeout": "1500"},
     }
+
+
+def test_an_unknown_db_variable_is_reported_once_with_the_closest_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(environment, "_warned_unknown", set())  # as in a fresh process
+    env = {"DATABASE_URL": URL, "DB_POOLSIZE": "20", "DB_ZZZ_UNRELATED_THING": "1"}
+    with capture_logs() as first:
+        settings = Settings.from_env(env)
+    with capture_logs() as again:
+        Settings.from_env(env)
+    assert settings.pool_size == PROFILES["production"]["pool_size"]  # ignored, hence the warning
+    unknown = [e for e in first if e["event"] == "db.settings.unknown_variable"]
+    hints = {e["variable"]: e["hint"] for e in unknown}
+    assert hints["DB_POOLSIZE"].endswith("did you mean DB_POOL_SIZE?")
+    assert "docs/configuration.md" in hints["DB_ZZZ_UNRELATED_THING"]
+    assert [e for e in again if e["event"] == "db.settings.unknown_variable"] == []
+
+
+@given(st.sampled_from(ENV_NAMES), st.integers(0, 30), st.sampled_from(["", "X", "S"]))
+def test_a_misspelt_setting_names_the_one_meant(name: str, seed: int, extra: str) -> None:
+    chars = list(name)
+    del chars[3 + seed % (len(chars) - 3)]  # drop one letter after "DB_"
+    typo = "".join(chars) + extra
+    assume(typo not in ENV_NAMES)
+    assert closest_variable(typo) == name

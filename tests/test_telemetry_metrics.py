@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import pytest
+import structlog.testing
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import (
     HistogramDataPoint,
@@ -216,3 +217,26 @@ def test_histogram_cardinality_is_bounded() -> None:
     (overflow,) = [p for p in points if p.attributes == OVERFLOW_ATTRIBUTES]
     assert overflow.count == 50
     assert sum(p.count for p in points) == CARDINALITY_LIMIT + 50
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [({}, "billing-api"), ({"OTEL_SERVICE_NAME": "billing-otel"}, "billing-otel")],
+)
+async def test_service_name_defaults_to_the_application_name(
+    database_url: str, environ: dict[str, str], expected: str
+) -> None:
+    env = {"DATABASE_URL": database_url, "DB_ENV": "test", "DB_APPLICATION_NAME": "billing-api"}
+    db = Database.from_env(env)
+    telemetry = Telemetry(db, tracing=False, environ=environ)
+    with structlog.testing.capture_logs() as logs:
+        await db.start()
+    try:
+        target = scrape(telemetry)["target_info"]
+        assert one(target, service_name=expected) == 1
+        assert "unknown_service" not in str(target)
+        [started] = [e for e in logs if e["event"] == "otel.telemetry.start"]
+        assert started["service_name"] == expected
+    finally:
+        await db.stop()
+        telemetry.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -68,9 +69,31 @@ def urls(host: str, port: int) -> list[str]:
     return lines
 
 
+def port_in_use(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be bound (uvicorn would fail only after the banner), or None."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            return exc.strerror or type(exc).__name__
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     import uvicorn  # the demo extra; imported here so --help works without it
+
+    busy = port_in_use(args.host, args.port)
+    if busy is not None:
+        print(
+            f"demo: cannot listen on {args.host}:{args.port} ({busy}); another process has the "
+            f"port. Choose another: bash scripts/demo --port {args.port + 1} "
+            f"(or python -m examples.demo --port {args.port + 1})",
+            file=sys.stderr,
+        )
+        return 2
 
     try:
         os.environ["DATABASE_URL"] = database_url()  # create_app() reads it via Database.from_env

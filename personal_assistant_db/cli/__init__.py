@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
+import sys
 from collections.abc import Sequence
+from importlib import metadata
+
+import structlog
+
+from ..logs import redact_secrets
 
 __all__ = ["main"]
 
@@ -35,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pa-db", description="personal-assistant-db: PostgreSQL layer tools."
     )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {_version()}", help="print the version"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module_name, help_text) in COMMANDS.items():
         module = importlib.import_module(module_name)
@@ -44,9 +54,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    try:
+        return metadata.version("personal-assistant-db")
+    except metadata.PackageNotFoundError:  # a source tree that was never installed
+        return "unknown (not installed)"
+
+
+def _logs_to_stderr() -> None:
+    """The CLI is the host here: the package's logs go to stderr, warnings and up, secrets
+    redacted, so that stdout carries nothing but the command's output (--json stays parseable)."""
+    structlog.configure(
+        processors=[redact_secrets, structlog.dev.ConsoleRenderer(colors=False)],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    _logs_to_stderr()
     try:
         code: int = args._run(args)
     except KeyboardInterrupt:

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import re
 import sys
 from dataclasses import replace
 
-import structlog
 from sqlalchemy.exc import DBAPIError
 
 from ..database import Database
@@ -22,7 +20,6 @@ from ..doctor.analysis import analyze
 from ..doctor.findings import Report, Severity
 from ..doctor.render import render_json, render_text
 from ..errors import PaDbError
-from ..logs import redact_secrets
 from ..settings import Settings
 
 _UNITS = {"": 1, "B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}
@@ -121,18 +118,7 @@ async def _run(
         await db.stop()
 
 
-def _quiet_logs() -> None:
-    """The CLI is the host here: engine logs go to stderr, warnings and up only, so that
-    stdout carries nothing but the report (--json stays parseable)."""
-    structlog.configure(
-        processors=[redact_secrets, structlog.dev.ConsoleRenderer(colors=False)],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-    )
-
-
 def run(args: argparse.Namespace) -> int:
-    _quiet_logs()
     workers = args.workers
     if workers is None:
         raw = os.environ.get("WEB_CONCURRENCY", "1")

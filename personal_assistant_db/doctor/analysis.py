@@ -10,7 +10,7 @@ engine; the host passes a connection and, if it has one, a live ``PoolStats``.
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -28,6 +28,7 @@ from .indexes import (
     redundant_findings,
     unused_findings,
 )
+from .owned import OwnedIndex, owned_index_names, read_owned_schemas
 from .pool_advice import PoolInputs, pool_advice
 from .server import (
     checkpoint_findings,
@@ -166,8 +167,18 @@ async def analyze(
 
     indexes = await s.run("pg_index/pg_stat_user_indexes", lambda: read_indexes(conn, schema))
     fks = await s.run("pg_constraint (foreign keys)", lambda: read_foreign_keys(conn, schema))
+    ours = await s.run("_yoyo_migration (the package's schemas)", lambda: read_owned_schemas(conn))
+    facts["migrated_schemas"] = sorted(ours or ())
     if indexes is not None and fks is not None:
-        s.findings += _index_findings(indexes, fks, window_s=window_s, judge_unused=judge)
+        names = owned_index_names()
+        owned = {
+            ix.label: names[ix.name]
+            for ix in indexes
+            if ix.schema in (ours or ()) and ix.name in names
+        }
+        s.findings += _index_findings(
+            indexes, fks, window_s=window_s, judge_unused=judge, owned=owned
+        )
     rows = await s.run("pg_stat_user_tables", lambda: read_tables(conn, schema))
     if rows is not None:
         s.findings += table_findings(rows, t)
@@ -227,15 +238,21 @@ def _index_findings(
     *,
     window_s: float | None,
     judge_unused: bool,
+    owned: Mapping[str, OwnedIndex],
 ) -> list[Finding]:
-    """Redundant first: what they drop neither counts as covering an FK nor is reported unused."""
-    redundant, dropped = redundant_findings(indexes)
+    """Redundant first: what they drop neither counts as covering an FK nor is reported unused.
+    ``owned`` (label -> the migration that made it) is never advised for dropping."""
+    redundant, dropped = redundant_findings(indexes, owned)
     live = [ix for ix in indexes if ix.label not in dropped]
     return [
         *redundant,
         *invalid_findings(indexes),
         *unused_findings(
-            indexes, dropped | fk_covering(fks, live), window_s=window_s, judge=judge_unused
+            indexes,
+            dropped | fk_covering(fks, live),
+            window_s=window_s,
+            judge=judge_unused,
+            owned=owned,
         ),
         *fk_findings(fks, indexes),
     ]

@@ -7,7 +7,7 @@ use); the comparisons are plain Python over those rows.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .._sql import qualified, quote_ident
 from .findings import Finding, Severity
+from .owned import OwnedIndex
 
 __all__ = [
     "SCHEMA_FILTER",
@@ -151,7 +152,11 @@ def _columns(ix: Index) -> str:
     return ", ".join(c if c is not None else "<expression>" for c in ix.colnames[: ix.nkey])
 
 
-def redundant_findings(indexes: Sequence[Index]) -> tuple[list[Finding], set[str]]:
+def redundant_findings(
+    indexes: Sequence[Index], owned: Mapping[str, OwnedIndex] | None = None
+) -> tuple[list[Finding], set[str]]:
+    """Duplicate and prefix-redundant indexes; one the migrations own is never the one dropped."""
+    owned = owned or {}
     findings: list[Finding] = []
     dropped: set[str] = set()
     by_table: dict[tuple[str, str], list[Index]] = {}
@@ -169,6 +174,8 @@ def redundant_findings(indexes: Sequence[Index]) -> tuple[list[Finding], set[str
                     continue
                 if a.constraint_name and not b.constraint_name:
                     continue  # never drop the constraint in favour of a plain index
+                if a.label in owned:
+                    continue  # the migrations own it: drop the other one, or neither
                 dropped.add(a.label)
                 kind = "redundant_index" if "prefix" in reason else "duplicate_index"
                 findings.append(
@@ -192,8 +199,15 @@ def redundant_findings(indexes: Sequence[Index]) -> tuple[list[Finding], set[str
 
 
 def unused_findings(
-    indexes: Sequence[Index], skip: set[str], *, window_s: float | None, judge: bool
+    indexes: Sequence[Index],
+    skip: set[str],
+    *,
+    window_s: float | None,
+    judge: bool,
+    owned: Mapping[str, OwnedIndex] | None = None,
 ) -> list[Finding]:
+    """Never-scanned indexes; one the migrations own is information with its reason, no DROP."""
+    owned = owned or {}
     out = []
     for ix in indexes:
         if ix.idx_scan or ix.label in skip or ix.is_unique or ix.is_primary or ix.constraint_name:
@@ -202,6 +216,24 @@ def unused_findings(
             continue
         days = None if window_s is None else round(window_s / 86400, 2)
         summary = f"index {ix.name!r} ({_columns(ix)}) has not been scanned since stats reset"
+        mine = owned.get(ix.label)
+        if mine is not None:
+            out.append(
+                Finding(
+                    Severity.INFO,
+                    "unused_owned_index",
+                    ix.label,
+                    f"{summary}; it is {mine.reason}",
+                    {
+                        "idx_scan": 0,
+                        "size_bytes": ix.size,
+                        "stats_window_days": days,
+                        "migration": mine.migration,
+                    },
+                    "",
+                )
+            )
+            continue
         if not judge:
             summary += f" (statistics cover only {days} days; pass --since-reset to judge anyway)"
         out.append(

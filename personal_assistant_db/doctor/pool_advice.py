@@ -4,7 +4,10 @@ and bounded by what the server can give each worker.
 - start: ``connections = cores x 2 + 1`` for the whole server (HikariCP's "About Pool Sizing"),
   shared by every worker of the app;
 - observed: a pool that made callers wait (wait P95 above 50 ms, anyone waiting now, or any
-  checkout timeout) needs the demand it saw (used + waiting), at least 1.5x its capacity;
+  checkout timeout) needs the demand it saw (used + waiting), at least 1.5x its capacity. Without
+  such evidence the configured pool is kept: the formula alone never overrides a configuration
+  (the package's production default, 10 + 10 overflow, included), since it knows neither the
+  server's real cores nor the app's query mix;
 - limit: ``max_connections - superuser_reserved - connections held by others - headroom`` split
   across the workers. Advice above that limit says so instead of recommending it.
 """
@@ -69,8 +72,9 @@ def pool_advice(p: PoolInputs) -> Finding:
             demand = max(s.used + s.waiting, math.ceil(s.capacity * 1.5), s.capacity + 1)
             want = max(start, demand)
             reasons.append(f"callers waited: demand at least {demand}")
-        else:
-            want = max(start, s.used)
+    if not saturated:
+        want = capacity
+        reasons.append(f"no waits observed: keep the configured capacity {capacity}")
     evidence: dict[str, int | float | str | bool | None] = {
         "current_capacity": capacity,
         "hikari_per_worker": start,
@@ -103,7 +107,10 @@ def pool_advice(p: PoolInputs) -> Finding:
             f"max_connections = {needed} (restart), or PgBouncer in transaction mode, or fewer "
             f"workers; meanwhile DB_POOL_SIZE={max(limit, 1)} DB_MAX_OVERFLOW=0",
         )
-    size = min(max(start, s.used if s else 0, 1), want)
+    if saturated:
+        size = min(max(start, s.used if s else 0, 1), want)
+    else:
+        size = min(p.configured_size, want)
     overflow = want - size
     action = f"DB_POOL_SIZE={size} DB_MAX_OVERFLOW={overflow} (per worker, x{p.workers} workers)"
     evidence["recommended_capacity"] = want
@@ -126,11 +133,13 @@ def pool_advice(p: PoolInputs) -> Finding:
             evidence,
             action,
         )
+    observed = "no waits observed" if s is not None else "no live statistics to show waits"
     return Finding(
         Severity.INFO,
         "pool_sizing",
         "pool",
-        f"pool capacity {capacity}; suggested {want} per worker",
+        f"pool capacity {capacity} per worker fits the server; {observed}: keep it "
+        f"(the formula alone would start at {start})",
         evidence,
-        action,
+        f"keep {action}",
     )

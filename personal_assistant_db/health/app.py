@@ -130,7 +130,9 @@ def health_app(
             return Response(b"not found\n", 404, _NO_STORE, "text/plain")
         if s.metrics_require_token and not _authorized(request, s.health_token):
             return Response(b"token required\n", 401, _NO_STORE, "text/plain")
-        body, media = telemetry.prometheus_exposition(request.headers.get("accept"))
+        body, media = telemetry.prometheus_exposition(
+            ", ".join(request.headers.getlist("accept"))  # repeated fields form one list (RFC 9110)
+        )
         return Response(b"" if request.method == "HEAD" else body, 200, _NO_STORE, media)
 
     async def dashboard(request: Request) -> Response:

@@ -1,6 +1,7 @@
 """GuardedProbe: a database probe with a checkout wait and a deadline, and no cancellation.
 
-FIELD_NOTES: an asyncio cancel around a checked-out asyncpg connection has leaked connections.
+An asyncio cancel around a checked-out asyncpg connection has leaked connections (SQLAlchemy
+issues 6652, 8145, 12077; docs/field-notes.md).
 So the probe:
 
 1. never queues behind requests: when every slot is checked out it runs ``reserved`` work on a

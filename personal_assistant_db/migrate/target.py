@@ -23,7 +23,7 @@ from sqlalchemy.engine import URL
 from ..errors import MigrationError
 from ..retry import connect_hint
 from ..settings import Settings
-from ..urls import UrlError, parse_database_url, to_sync
+from ..urls import UrlError, parse_database_url, render_url, to_sync
 
 __all__ = ["APPLICATION_NAME", "Source", "Target", "scratch_database", "target_of"]
 
@@ -50,7 +50,7 @@ class Target:
 
     @property
     def safe_url(self) -> str:
-        return self.url.render_as_string(hide_password=True)
+        return render_url(self.url)
 
     def options(self) -> str:
         """libpq ``options``: the URL's own (if any), then our two timeouts."""
@@ -141,7 +141,7 @@ def target_of(
         statement = settings_or_url.migrate_statement_timeout_ms
     else:
         raw = (
-            settings_or_url.render_as_string(hide_password=False)
+            render_url(settings_or_url, hide_secrets=False)
             if isinstance(settings_or_url, URL)
             else settings_or_url
         )

@@ -6,11 +6,12 @@
    change nothing global and never shut it down.
 2. ``OTEL_SDK_DISABLED=true``, or no OTLP endpoint configured: no provider (no spans; metrics
    and percentiles still work).
-3. Otherwise a private SDK TracerProvider: resource from ``OTEL_SERVICE_NAME`` (default
-   ``personal-assistant-db``), sampler from ``OTEL_TRACES_SAMPLER(_ARG)``, a BatchSpanProcessor
-   and the OTLP/HTTP exporter on ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` or
-   ``OTEL_EXPORTER_OTLP_ENDPOINT`` + ``/v1/traces``. Export runs on the processor's thread, so
-   an endpoint that is down never blocks a query; failed batches are counted and logged.
+3. Otherwise a private SDK TracerProvider: resource from ``OTEL_SERVICE_NAME`` (default: the
+   ``DB_APPLICATION_NAME`` setting, itself ``personal-assistant-db`` by default), sampler from
+   ``OTEL_TRACES_SAMPLER(_ARG)``, a BatchSpanProcessor and the OTLP/HTTP exporter on
+   ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` or ``OTEL_EXPORTER_OTLP_ENDPOINT`` + ``/v1/traces``.
+   Export runs on the processor's thread, so an endpoint that is down never blocks a query;
+   failed batches are counted and logged.
 
 A garbage value gets a warning naming the variable, what was expected and the fallback used; it
 never raises.
@@ -41,6 +42,7 @@ __all__ = [
     "DEFAULT_SERVICE_NAME",
     "CountingSpanExporter",
     "TraceExport",
+    "service_name_from_env",
     "tracer_provider_from_env",
 ]
 
@@ -181,11 +183,22 @@ def _host_provider() -> trace.TracerProvider | None:
     return provider
 
 
+def service_name_from_env(
+    environ: Mapping[str, str] | None = None, default: str = DEFAULT_SERVICE_NAME
+) -> str:
+    """``OTEL_SERVICE_NAME``, or ``default`` (the app's ``DB_APPLICATION_NAME``) when unset.
+
+    Without this, OpenTelemetry's own default is ``unknown_service:python``."""
+    env = os.environ if environ is None else environ
+    return env.get("OTEL_SERVICE_NAME", "").strip() or default
+
+
 def tracer_provider_from_env(
     environ: Mapping[str, str] | None = None,
     *,
     export_timeout: float = 10.0,
     schedule_delay: float = 1.0,
+    service_name: str | None = None,
 ) -> TraceExport:
     """The host's provider if it set one, else ours from ``OTEL_*``, else none (see module doc)."""
     host = _host_provider()
@@ -197,7 +210,7 @@ def tracer_provider_from_env(
     endpoint = _endpoint(env)
     if endpoint is None:
         return TraceExport(provider=None)
-    service = env.get("OTEL_SERVICE_NAME", "").strip() or DEFAULT_SERVICE_NAME
+    service = service_name or service_name_from_env(env)
     # Imported here: it pulls in requests and protobuf, which a process without export skips.
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 

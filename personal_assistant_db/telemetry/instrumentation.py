@@ -22,9 +22,11 @@ from opentelemetry.sdk.metrics.export import (
     MetricReader,
     PeriodicExportingMetricReader,
 )
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.trace import SpanKind
 
-from .exporter import TraceExport, tracer_provider_from_env
+from ..logs import get_logger
+from .exporter import TraceExport, service_name_from_env, tracer_provider_from_env
 from .latency import LatencyWindow, OperationLatency
 from .metrics import DURATION_BUCKETS, PoolInstruments, duration_histogram
 from .producer import MetricProducer, ProducingMetricExporter
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["Telemetry"]
 
 _SCOPE = "personal_assistant_db"
+log = get_logger()
 
 
 class Telemetry:
@@ -96,8 +99,12 @@ class Telemetry:
             )
             for exporter in metric_exporters
         ]
+        # OTEL_SERVICE_NAME, else DB_APPLICATION_NAME (OpenTelemetry's: unknown_service:python)
+        self.service_name = service_name_from_env(environ, default=s.application_name)
         self._own_meter_provider: MeterProvider | None = MeterProvider(
-            metric_readers=readers, shutdown_on_exit=False
+            metric_readers=readers,
+            resource=Resource.create({SERVICE_NAME: self.service_name}),
+            shutdown_on_exit=False,
         )
         self.pool.observe(self._own_meter_provider.get_meter(_SCOPE))
         api_duration = None
@@ -149,7 +156,9 @@ class Telemetry:
                 self.export = TraceExport(provider=self._given_tracer_provider, owned=False)
             else:
                 self.export = tracer_provider_from_env(
-                    self._environ, export_timeout=self._export_timeout
+                    self._environ,
+                    export_timeout=self._export_timeout,
+                    service_name=self.service_name,
                 )
         provider = self.export.provider if self.tracing else None
         self.observer.tracer = provider.get_tracer(_SCOPE) if provider is not None else None
@@ -158,6 +167,14 @@ class Telemetry:
             self.pool.attach()
         if self.settings.trace_connect and self.observer.tracer is not None:
             self.db.meter.on_wait.append(self._connect_span)
+        hosts = provider is not None and not self.export.owned
+        log.info(
+            "otel.telemetry.start",
+            # A host's tracer provider carries its own resource; our metrics still use this name.
+            service_name=self.service_name,
+            tracing=self.observer.tracer is not None,
+            tracer_provider="the host's" if hosts else "ours" if provider else None,
+        )
 
     def uninstrument(self) -> None:
         """Remove every listener and hook from the engine and pool (idempotent)."""

@@ -4,12 +4,17 @@
 one) and a ``PrometheusMetricReader`` bound to it, which also carries the histograms our
 ``MetricProducer`` hands over (producer.py). The exporter maps OTel names to the names
 Prometheus users expect: ``db.client.operation.duration`` in ``s`` becomes
-``db_client_operation_duration_seconds_bucket`` / ``_sum`` / ``_count``. prometheus_client picks
-the format (text 0.0.4 or OpenMetrics) from the request's Accept header.
+``db_client_operation_duration_seconds_bucket`` / ``_sum`` / ``_count``.
+
+The format is OpenMetrics 1.0.0 when the Accept header asks for ``application/openmetrics-text``
+(without a version, or with 1.0.0), and Prometheus text 0.0.4 otherwise. The header is read here,
+never handed to prometheus_client: its own negotiation raises on a version it cannot parse
+(``version=abc``), which made a public route answer 500.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
@@ -19,7 +24,24 @@ from prometheus_client.exposition import choose_encoder
 
 from .producer import MetricProducer
 
-__all__ = ["PrometheusExposition"]
+__all__ = ["PrometheusExposition", "wants_openmetrics"]
+
+_OPENMETRICS = "application/openmetrics-text; version=1.0.0"
+_MAX_ACCEPT = 4096  # scrapers send ~100 bytes; a longer header is read only this far
+_VERSION = re.compile(r"version\s*=\s*\"?([^\";\s]*)\"?\s*", re.IGNORECASE)
+
+
+def wants_openmetrics(accept_header: str | None) -> bool:
+    """True when the client asks for OpenMetrics in a version we can serve (1.0.0, or none)."""
+    for media_range in (accept_header or "")[:_MAX_ACCEPT].split(","):
+        media, *params = media_range.split(";")
+        if media.strip().lower() != "application/openmetrics-text":
+            continue
+        versions = [m.group(1) for p in params if (m := _VERSION.fullmatch(p.strip()))]
+        quality = [p for p in params if p.strip().replace(" ", "") in {"q=0", "q=0.0", "q=0.00"}]
+        if not quality and (not versions or versions[0] == "1.0.0"):
+            return True
+    return False
 
 
 class _ProducingReader(PrometheusMetricReader):
@@ -40,6 +62,7 @@ class PrometheusExposition:
         self.reader.producer = producer
 
     def render(self, accept_header: str | None = None) -> tuple[bytes, str]:
-        """(body, content type) for a scrape with this Accept header."""
-        encoder, content_type = choose_encoder(accept_header or "")
+        """(body, content type) for a scrape with this Accept header; never raises on it."""
+        chosen = _OPENMETRICS if wants_openmetrics(accept_header) else ""
+        encoder, content_type = choose_encoder(chosen)
         return encoder(self.registry), content_type

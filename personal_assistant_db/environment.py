@@ -1,0 +1,130 @@
+"""Reading DB_* values: one parser per kind of value, unknown names, and scrubbed problems.
+
+``settings.py`` declares the settings; this module holds what turns environment text into values
+and keeps a problem's text free of anything that could be the password.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Mapping, Sequence
+from urllib.parse import unquote
+
+from .errors import SettingProblem
+from .logs import get_logger
+from .urls import looks_secret
+
+__all__ = [
+    "app_name",
+    "choice",
+    "closest",
+    "decimal",
+    "parse_bool",
+    "scrub",
+    "secret",
+    "warn_unknown",
+    "whole",
+]
+
+
+def parse_bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError
+
+
+def whole(minimum: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        value = int(raw.strip())
+        if value < minimum:
+            raise ValueError
+        return value
+
+    return parse
+
+
+def decimal(minimum: float, *, strict: bool = False) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        value = float(raw.strip())
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError
+        if value < minimum or (strict and value == minimum):
+            raise ValueError
+        return value
+
+    return parse
+
+
+def choice(*options: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in options:
+            raise ValueError
+        return value
+
+    return parse
+
+
+def app_name(raw: str) -> str:
+    value = raw.strip()
+    if not value or len(value.encode()) > 63 or not value.isprintable():
+        raise ValueError
+    return value
+
+
+def secret(raw: str) -> str:
+    if len(raw) < 16:
+        raise ValueError
+    return raw
+
+
+_warned_unknown: set[str] = set()  # process-wide: each unknown name is reported once
+
+
+def warn_unknown(env: Mapping[str, str], known: Sequence[str]) -> None:
+    """Log once per name for a ``DB_*`` variable that is not a setting (``DB_POOLSIZE``)."""
+    for name in sorted(n for n in env if n.upper().startswith("DB_") and n not in known):
+        if name in _warned_unknown:
+            continue
+        _warned_unknown.add(name)
+        close = closest(name, known)
+        get_logger().warning(
+            "db.settings.unknown_variable",
+            variable=name,
+            did_you_mean=close,
+            hint=f"{name} is not a personal_assistant_db setting and is ignored"
+            + (f"; did you mean {close}?" if close else " (see docs/configuration.md)"),
+        )
+
+
+def closest(name: str, known: Sequence[str]) -> str | None:
+    """The known variable ``name`` was most likely meant to be (difflib), or None."""
+    close = difflib.get_close_matches(name.upper(), list(known), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def scrub(problems: list[SettingProblem], raw_url: str) -> list[SettingProblem]:
+    """Belt and braces: no problem text may carry anything that could be the URL's password
+    (userinfo up to the last '@', secret query values), even from a URL that did not parse."""
+    rest = raw_url.split("://", 1)[-1]
+    candidates = set()
+    if "@" in rest:
+        userinfo = rest.rsplit("@", 1)[0]
+        candidates.update({userinfo, userinfo.split(":", 1)[-1]})
+    for key, value in re.findall(r"[?&]([^=&#]*)=([^&#]*)", raw_url):
+        if looks_secret(key):
+            candidates.add(value)
+    secrets = {x for c in candidates for x in (c, unquote(c)) if x}
+    if not secrets:
+        return problems
+    scrubbed = []
+    for p in problems:
+        text = p.problem
+        for value in sorted(secrets, key=len, reverse=True):
+            text = text.replace(value, "***")
+        scrubbed.append(SettingProblem(p.variable, text, p.expected))
+    return scrubbed
