@@ -4,6 +4,7 @@ and every fail's error id leads to a log line with the real cause."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 
@@ -14,7 +15,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 from structlog.testing import capture_logs
 
-from personal_assistant_db.testing import started_database
+from personal_assistant_db.testing import ThrowawayServer, started_database
 
 
 async def test_checkout_timeouts_fail_readiness_for_the_window_with_the_cause_logged(
@@ -64,3 +65,26 @@ async def test_a_saturated_pool_shows_its_reason_on_the_dashboard(
         assert page.status_code == 200
         assert "<th>reason</th>" in page.text
         assert "pool saturated: all 5 connections in use" in page.text
+
+
+async def test_saturation_never_hides_a_dead_database(throwaway_server: ThrowawayServer) -> None:
+    """Every slot checked out, then the server stops: the probe still reaches for the database
+    (on its reserved connection) and readiness fails. Before, a saturated pool skipped the probe
+    and answered ``warn``, i.e. ready, whatever the database's state."""
+    env = {"DB_POOL_SIZE": "2", "DB_HEALTH_TTL": "0", "DB_HEALTH_FAIL_TTL": "0"}
+    async with started_database(throwaway_server.url, **env) as db, AsyncExitStack() as held:
+        for _ in range(2):
+            conn = await held.enter_async_context(db.connect())
+            await conn.exec_driver_sql("SELECT 1")
+        host = Starlette(routes=[Mount("/health", app=db.health_app())])
+        transport = httpx.ASGITransport(app=host)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            alive = await c.get("/health/ready")
+            assert alive.status_code == 200 and alive.json()["status"] == "warn"
+            await asyncio.to_thread(throwaway_server.stop, "immediate")
+            dead = await c.get("/health/ready")
+        assert dead.status_code == 503
+        [database] = dead.json()["checks"]["database:responseTime"]
+        assert database["status"] == "fail"
+        with contextlib.suppress(Exception):  # the held connections died with the server
+            await held.aclose()
