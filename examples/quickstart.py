@@ -19,8 +19,9 @@ telemetry = Telemetry(db)  # spans + metrics on db's engine, from OTEL_* variabl
 
 
 async def now(request: Request) -> JSONResponse:
-    async with db.connect() as conn:  # or db.begin() for a committing transaction
-        value = (await conn.execute(text("SELECT now()"))).scalar_one()
+    # One statement, one round trip. Several in one transaction: `async with db.transaction()`;
+    # full SQLAlchemy (Result objects, the ORM): `async with db.connect() as conn` (docs/queries.md)
+    value = await db.fetch_val(text("SELECT now()"))
     return JSONResponse({"now": value.isoformat()})
 
 

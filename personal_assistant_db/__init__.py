@@ -20,6 +20,7 @@ from .errors import (
     SettingProblem,
     UnknownMigration,
 )
+from .fastpath import Row, Transaction
 from .health import Check, CheckResult, health_app
 from .health.alerts import AlertEvent, AlertManager, AlertRule, WebhookSink, default_rules
 from .lifespan import combine_lifespans
@@ -50,10 +51,12 @@ __all__ = [
     "PaDbError",
     "PoolStats",
     "Report",
+    "Row",
     "SettingProblem",
     "Settings",
     "Severity",
     "Telemetry",
+    "Transaction",
     "UnknownMigration",
     "WebhookSink",
     "add_trace_context",

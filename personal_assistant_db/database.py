@@ -30,6 +30,7 @@ from tenacity import (
 
 from .bounds import install_bounds
 from .errors import ConnectFatal, ConnectTimeout, DatabaseNotStarted
+from .fastpath import FastPath, StatementMethods
 from .logs import get_logger
 from .pool import PoolMeter, PoolStats, bind_pool_class
 from .retry import describe, is_transient
@@ -46,12 +47,17 @@ Hook = Callable[["Database"], Awaitable[None] | None]
 log = get_logger()
 
 
-class Database:
-    """Owns the AsyncEngine. Create it once per process; hand it to everything that needs it."""
+class Database(StatementMethods):
+    """Owns the AsyncEngine. Create it once per process; hand it to everything that needs it.
+
+    The statement API (``fetch_all``, ``fetch_one``, ``fetch_val``, ``execute``,
+    ``execute_many``, ``transaction``, ``iterate``) comes from ``StatementMethods``.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.meter = PoolMeter()
+        self.meter.ping_bypass = settings.pool_ping_bypass_ms / 1000
         self.meter.on_timeout.append(self._log_pool_timeout)
         #: Rate-limited log of transient failures served as 503 (unavailable.py).
         self.unavailable_log = CauseLog(settings.error_log_interval)
@@ -63,6 +69,8 @@ class Database:
         self._on_start: list[Hook] = []
         self._on_stop: list[Hook] = []
         self.started_in: float | None = None
+        #: The statement API's executor (fetch_*, execute*, transaction); see fastpath.py.
+        self.fast_path = FastPath(self)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Database:

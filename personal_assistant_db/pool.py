@@ -5,8 +5,10 @@ how long callers wait, how many wait right now, and how many gave up (pool timeo
 count connections created, closed, invalidated and re-opened on a slot that had one before
 (reconnects), and whether a checkout reused an open connection (efficiency). ``idle``/``open``
 count live connections only: a slot whose connection was invalidated goes back to the pool empty,
-so ``checkedin()`` alone overcounts; ``created - closed`` is what the server sees.
-Counters live in a ``PoolMeter`` owned by the Database, because
+so ``checkedin()`` alone overcounts; ``created - closed`` is what the server sees. The ping
+bypass window (``DB_POOL_PING_BYPASS_MS``, HikariCP's ``aliveBypassWindowMs``) hands out a
+connection returned less than that long ago without the pre-ping. Counters live in a
+``PoolMeter`` owned by the Database, because
 ``engine.dispose()`` replaces the pool object; ``bind_pool_class`` bakes the meter into a
 subclass so that the replacement keeps counting into the same place.
 """
@@ -28,6 +30,7 @@ __all__ = ["MeasuredPool", "PoolMeter", "PoolStats", "bind_pool_class"]
 _FRESH = "pa_db_fresh"
 _CHECKED_OUT_AT = "pa_db_checked_out_at"
 _HAD_CONNECTION = "pa_db_had_connection"
+_RETURNED_AT = "pa_db_returned_at"
 
 
 def _quantile(sorted_values: list[float], q: float) -> float:
@@ -57,6 +60,7 @@ class PoolStats:
     closed: int
     invalidated: int
     reconnects: int = 0
+    read_retries: int = 0
 
     @property
     def capacity(self) -> int:
@@ -102,6 +106,10 @@ class PoolMeter:
         self.invalidated = 0
         self.reconnects = 0
         self.timeout_times: deque[float] = deque(maxlen=window)  # time.monotonic() of each
+        #: Reads retried on a fresh connection after a disconnect (the fast path's read retry).
+        self.read_retries = 0
+        #: Seconds: a connection returned less than this long ago skips the pre-ping (0: never).
+        self.ping_bypass = 0.0
         self.waits: deque[float] = deque(maxlen=window)
         self.create_times: deque[float] = deque(maxlen=window)
         #: Called with (seconds,) after each checkout wait, connection creation and use.
@@ -146,6 +154,7 @@ class PoolMeter:
             closed=self.closed,
             invalidated=self.invalidated,
             reconnects=self.reconnects,
+            read_retries=self.read_retries,
         )
 
     def attach(self, engine: Engine) -> None:
@@ -214,7 +223,22 @@ class MeasuredPool(AsyncAdaptedQueuePool):
                 info[_CHECKED_OUT_AT] = now
         return connection
 
+    def _do_get(self) -> ConnectionPoolEntry:
+        record = super()._do_get()
+        # The pre-ping is skipped for a record SQLAlchemy considers fresh (just connected). A
+        # connection returned within the bypass window is as good as fresh: mark it so.
+        if self._pre_ping and self.meter.ping_bypass > 0:
+            info = record.record_info
+            returned = info.get(_RETURNED_AT) if info is not None else None
+            if returned is not None and time.monotonic() - returned < self.meter.ping_bypass:
+                record.fresh = True  # type: ignore[attr-defined]  # _ConnectionRecord
+        return record
+
     def _do_return_conn(self, record: ConnectionPoolEntry) -> None:
+        if self._pre_ping and self.meter.ping_bypass > 0:
+            info = record.record_info
+            if info is not None:
+                info[_RETURNED_AT] = time.monotonic()
         if self.meter.on_use:
             info = record.record_info
             started = info.pop(_CHECKED_OUT_AT, None) if info is not None else None

@@ -59,6 +59,15 @@ class Settings:
     )
     pool_pre_ping: bool = _var("DB_POOL_PRE_PING", parse_bool, "true or false", default=True)
     pool_use_lifo: bool = _var("DB_POOL_USE_LIFO", parse_bool, "true or false", default=False)
+    pool_ping_bypass_ms: int = _var(
+        "DB_POOL_PING_BYPASS_MS",
+        whole(0),
+        "milliseconds (0 = ping on every checkout), e.g. 500",
+        default=500,
+    )
+    read_retry_budget_ms: int = _var(
+        "DB_READ_RETRY_BUDGET_MS", whole(0), "milliseconds (0 = no retry), e.g. 2000", default=2000
+    )
     connect_timeout: float = _var(
         "DB_CONNECT_TIMEOUT", decimal(0, strict=True), "seconds > 0, e.g. 10", default=10.0
     )

@@ -107,16 +107,14 @@ def create_app(
         password = validation.password(body)
         name = validation.display_name(body)
         hashed = await run_in_threadpool(hash_password, password)
-        async with db.begin() as conn:
-            user = await store.create_user(conn, email, name, hashed)
+        user = await store.create_user(db, email, name, hashed)  # one INSERT .. RETURNING
         if user is None:
             return _json({"error": f"email: {email} is already registered", "field": "email"}, 409)
         return _json(user | {"roles": []}, 201)
 
     async def get_user(request: Request) -> Response:
         uid = validation.user_id(request.path_params["user_id"])
-        async with db.connect() as conn:
-            user = await store.get_user(conn, uid)
+        user = await store.get_user(db, uid)
         if user is None:
             return _json({"error": f"user {uid} does not exist"}, 404)
         return _json(user)
@@ -124,26 +122,24 @@ def create_app(
     async def grant_role(request: Request) -> Response:
         uid = validation.user_id(request.path_params["user_id"])
         role = validation.role(await validation.json_object(request))
-        async with db.begin() as conn:
-            if not await store.user_exists(conn, uid):
+        async with db.transaction() as tx:
+            if not await store.user_exists(tx, uid):
                 return _json({"error": f"user {uid} does not exist"}, 404)
             try:
-                created = await store.grant_role(conn, uid, role)
+                created = await store.grant_role(tx, uid, role)
             except store.UnknownRole:
-                known = ", ".join(await store.known_role_names(conn))
+                known = ", ".join(await store.known_role_names(tx))
                 raise BadInput("role", f"no role named {role!r} (known: {known})") from None
-            roles = await store.current_roles(conn, uid)
+            roles = await store.current_roles(tx, uid)
         return _json({"user_id": uid, "role": role, "roles": roles}, 201 if created else 200)
 
     async def check_access(request: Request) -> Response:
         uid = validation.user_id(request.path_params["user_id"])
         resource, action = validation.permission(await validation.json_object(request))
-        async with db.begin() as conn:
-            if not await store.user_exists(conn, uid):
+        async with db.transaction() as tx:
+            if not await store.user_exists(tx, uid):
                 return _json({"error": f"user {uid} does not exist"}, 404)
-            decision = await store.check_permission(
-                conn, uid, resource, action, _client_ip(request)
-            )
+            decision = await store.check_permission(tx, uid, resource, action, _client_ip(request))
         return _json(
             {
                 "user_id": uid,
@@ -158,13 +154,11 @@ def create_app(
         raw_user = request.query_params.get("user_id")
         uid = validation.user_id(raw_user) if raw_user is not None else None
         limit = validation.limit(request.query_params.get("limit"))
-        async with db.connect() as conn:
-            events = await store.list_audit(conn, user_id=uid, limit=limit)
+        events = await store.list_audit(db, user_id=uid, limit=limit)
         return _json({"events": events})
 
     async def list_roles(request: Request) -> Response:
-        async with db.connect() as conn:
-            return _json({"roles": await store.list_roles(conn)})
+        return _json({"roles": await store.list_roles(db)})
 
     async def stats(request: Request) -> Response:
         latency = {

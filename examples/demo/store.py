@@ -1,8 +1,9 @@
-"""The demo's queries in SQLAlchemy Core, on the host's one engine (db.connect / db.begin).
+"""The demo's queries in SQLAlchemy Core, on the statement API (the fast path).
 
-Each function takes a connection, so the caller decides the transaction. Nothing here swallows
-an error: a missing user or role comes back as ``None``/a named exception, a database failure
-propagates to the app's error handler.
+Each function takes a ``Database`` (each statement on its own, autocommit, one round trip) or a
+``Transaction`` (``async with db.transaction() as tx``): the caller decides the transaction.
+Nothing here swallows an error: a missing user or role comes back as ``None``/a named
+exception, a database failure propagates to the app's error handler.
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ from typing import Any
 
 from sqlalchemy import exists, func, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncConnection
+
+from personal_assistant_db import Database, Transaction
 
 from .tables import access_audit_logs, permissions, role_permissions, roles, user_roles, users
+
+Queries = Database | Transaction
 
 
 class UnknownRole(LookupError):
@@ -34,7 +38,7 @@ def _iso(value: dt.datetime | None) -> str | None:
 
 
 async def create_user(
-    conn: AsyncConnection, email: str, display_name: str | None, password_hash: str
+    q: Queries, email: str, display_name: str | None, password_hash: str
 ) -> dict[str, Any] | None:
     """Insert a user; ``None`` when the email is taken (emails are unique case-insensitively)."""
     stmt = (
@@ -43,7 +47,7 @@ async def create_user(
         .on_conflict_do_nothing(index_elements=[func.lower(users.c.email)])
         .returning(users.c.id, users.c.email, users.c.display_name, users.c.created_at)
     )
-    row = (await conn.execute(stmt)).one_or_none()
+    row = await q.fetch_one(stmt)
     if row is None:
         return None
     return {
@@ -54,15 +58,13 @@ async def create_user(
     }
 
 
-async def get_user(conn: AsyncConnection, user_id: int) -> dict[str, Any] | None:
+async def get_user(q: Queries, user_id: int) -> dict[str, Any] | None:
     """The user with the names of their current roles, or ``None``."""
-    row = (
-        await conn.execute(
-            select(users.c.id, users.c.email, users.c.display_name, users.c.created_at).where(
-                users.c.id == user_id
-            )
+    row = await q.fetch_one(
+        select(users.c.id, users.c.email, users.c.display_name, users.c.created_at).where(
+            users.c.id == user_id
         )
-    ).one_or_none()
+    )
     if row is None:
         return None
     return {
@@ -70,15 +72,15 @@ async def get_user(conn: AsyncConnection, user_id: int) -> dict[str, Any] | None
         "email": row.email,
         "display_name": row.display_name,
         "created_at": _iso(row.created_at),
-        "roles": await current_roles(conn, user_id),
+        "roles": await current_roles(q, user_id),
     }
 
 
-async def user_exists(conn: AsyncConnection, user_id: int) -> bool:
-    return bool((await conn.execute(select(exists().where(users.c.id == user_id)))).scalar())
+async def user_exists(q: Queries, user_id: int) -> bool:
+    return bool(await q.fetch_val(select(exists().where(users.c.id == user_id))))
 
 
-async def current_roles(conn: AsyncConnection, user_id: int) -> list[str]:
+async def current_roles(q: Queries, user_id: int) -> list[str]:
     stmt = (
         select(roles.c.name)
         .join(user_roles, user_roles.c.role_id == roles.c.id)
@@ -88,10 +90,10 @@ async def current_roles(conn: AsyncConnection, user_id: int) -> list[str]:
         )
         .order_by(roles.c.name)
     )
-    return [str(name) for name in (await conn.execute(stmt)).scalars()]
+    return [str(row.name) for row in await q.fetch_all(stmt)]
 
 
-async def list_roles(conn: AsyncConnection) -> list[dict[str, Any]]:
+async def list_roles(q: Queries) -> list[dict[str, Any]]:
     """Every role with the permissions it grants."""
     stmt = (
         select(roles.c.name, roles.c.description, func.array_agg(permissions.c.name))
@@ -102,13 +104,13 @@ async def list_roles(conn: AsyncConnection) -> list[dict[str, Any]]:
     )
     return [
         {"name": name, "description": desc, "permissions": sorted(p for p in perms if p)}
-        for name, desc, perms in (await conn.execute(stmt)).all()
+        for name, desc, perms in await q.fetch_all(stmt)
     ]
 
 
-async def grant_role(conn: AsyncConnection, user_id: int, role: str) -> bool:
+async def grant_role(q: Queries, user_id: int, role: str) -> bool:
     """Grant ``role``; True when newly granted, False when the user already had it."""
-    role_id = (await conn.execute(select(roles.c.id).where(roles.c.name == role))).scalar()
+    role_id = await q.fetch_val(select(roles.c.id).where(roles.c.name == role))
     if role_id is None:
         raise UnknownRole(role)
     stmt = (
@@ -117,20 +119,18 @@ async def grant_role(conn: AsyncConnection, user_id: int, role: str) -> bool:
         .on_conflict_do_nothing(index_elements=[user_roles.c.user_id, user_roles.c.role_id])
         .returning(user_roles.c.user_id)
     )
-    return (await conn.execute(stmt)).one_or_none() is not None
+    return await q.fetch_one(stmt) is not None
 
 
-async def known_role_names(conn: AsyncConnection) -> list[str]:
-    return [
-        str(n) for n in (await conn.execute(select(roles.c.name).order_by(roles.c.id))).scalars()
-    ]
+async def known_role_names(q: Queries) -> list[str]:
+    return [str(r.name) for r in await q.fetch_all(select(roles.c.name).order_by(roles.c.id))]
 
 
 async def check_permission(
-    conn: AsyncConnection, user_id: int, resource: str, action: str, ip_address: str | None
+    q: Queries, user_id: int, resource: str, action: str, ip_address: str | None
 ) -> AccessDecision:
     """Does one of the user's current roles grant ``resource:action``? Recorded in the audit log."""
-    held = await current_roles(conn, user_id)
+    held = await current_roles(q, user_id)
     granting = (
         select(roles.c.name)
         .join(user_roles, user_roles.c.role_id == roles.c.id)
@@ -145,14 +145,14 @@ async def check_permission(
         .order_by(roles.c.name)
         .limit(1)
     )
-    via = (await conn.execute(granting)).scalar()
+    via = await q.fetch_val(granting)
     if via is not None:
         decision = AccessDecision(True, held, f"granted by role {via}")
     elif not held:
         decision = AccessDecision(False, held, "user has no roles")
     else:
         decision = AccessDecision(False, held, f"no role of the user grants {resource}:{action}")
-    await conn.execute(
+    await q.execute(
         access_audit_logs.insert().values(
             user_id=user_id,
             resource=resource,
@@ -166,9 +166,7 @@ async def check_permission(
     return decision
 
 
-async def list_audit(
-    conn: AsyncConnection, *, user_id: int | None, limit: int
-) -> list[dict[str, Any]]:
+async def list_audit(q: Queries, *, user_id: int | None, limit: int) -> list[dict[str, Any]]:
     """The newest access-audit rows first, optionally for one user."""
     t = access_audit_logs
     stmt = (
@@ -190,5 +188,5 @@ async def list_audit(
             "ip_address": None if r.ip_address is None else str(r.ip_address),
             "occurred_at": _iso(r.occurred_at),
         }
-        for r in (await conn.execute(stmt)).all()
+        for r in await q.fetch_all(stmt)
     ]

@@ -31,6 +31,7 @@ from .latency import LatencyWindow, OperationLatency
 from .metrics import DURATION_BUCKETS, PoolInstruments, duration_histogram
 from .producer import MetricProducer, ProducingMetricExporter
 from .prometheus import PrometheusExposition
+from .sampling import Sampling
 from .tracing import QueryObserver
 
 if TYPE_CHECKING:
@@ -162,7 +163,9 @@ class Telemetry:
                 )
         provider = self.export.provider if self.tracing else None
         self.observer.tracer = provider.get_tracer(_SCOPE) if provider is not None else None
+        self.observer.sampling = Sampling.of(self.observer.tracer)
         self.observer.attach(self.db.engine.sync_engine)
+        self.db.fast_path.observer = self.observer
         if self.metrics_enabled:
             self.pool.attach()
         if self.settings.trace_connect and self.observer.tracer is not None:
@@ -179,6 +182,8 @@ class Telemetry:
     def uninstrument(self) -> None:
         """Remove every listener and hook from the engine and pool (idempotent)."""
         self.observer.detach()
+        if self.db.fast_path.observer is self.observer:
+            self.db.fast_path.observer = None
         self.pool.detach()
         while self._connect_span in self.db.meter.on_wait:
             self.db.meter.on_wait.remove(self._connect_span)

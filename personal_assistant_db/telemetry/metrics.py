@@ -181,6 +181,18 @@ class PoolInstruments:
             unit="{timeout}",
             description="Timeouts while obtaining a connection from the pool.",
         )
+        meter.create_observable_counter(
+            "pa_db.read.retries",
+            [self._observe_read_retries],
+            unit="{retry}",
+            description="Reads retried on a fresh connection after a disconnect.",
+        )
+        meter.create_observable_counter(
+            "pa_db.fast_path.fallbacks",
+            [self._observe_fallbacks],
+            unit="{statement}",
+            description="Statement API calls that ran on the SQLAlchemy path, by reason.",
+        )
         if not record_histograms:
             return
         pool_meter = self._db.meter
@@ -247,3 +259,10 @@ class PoolInstruments:
 
     def _observe_timeouts(self, options: CallbackOptions) -> Iterable[Observation]:
         return [Observation(self._db.meter.timeouts, self._attrs)]
+
+    def _observe_read_retries(self, options: CallbackOptions) -> Iterable[Observation]:
+        return [Observation(self._db.meter.read_retries, self._attrs)]
+
+    def _observe_fallbacks(self, options: CallbackOptions) -> Iterable[Observation]:
+        fallbacks = self._db.fast_path.fallbacks
+        return [Observation(n, {**self._attrs, "reason": r}) for r, n in fallbacks.items()]

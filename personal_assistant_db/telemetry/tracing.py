@@ -40,6 +40,7 @@ from sqlalchemy.engine import Engine
 from ..logs import get_logger
 from .latency import FOLD_AT, LatencySeries, LatencyWindow
 from .metrics import BucketHistogram, HistogramSeries
+from .sampling import Sampling
 from .sql import analyse
 
 __all__ = ["HEALTH_OPTION", "QueryObserver", "add_trace_context"]
@@ -78,6 +79,8 @@ class QueryObserver:
         slow_query_seconds: float = 0.0,
     ) -> None:
         self.tracer = tracer
+        #: The known sampler of ``tracer`` (set with it by Telemetry), or None.
+        self.sampling: Sampling | None = None
         self.duration = duration
         self.api_duration = api_duration
         self.latency = latency
@@ -144,12 +147,7 @@ class QueryObserver:
             ):
                 return original(cursor, statement, *args, **kwargs)
             stmt = observer._statements.get(statement) or observer._describe(statement)
-            tracer = observer.tracer
-            span = (
-                tracer.start_span(stmt.span_name, kind=SpanKind.CLIENT, attributes=stmt.span_attrs)
-                if tracer is not None
-                else None
-            )
+            span = observer.start(stmt) if observer.tracer is not None else None
             started = perf_counter()
             try:
                 result = original(cursor, statement, *args, **kwargs)
@@ -189,6 +187,51 @@ class QueryObserver:
     def attached(self) -> bool:
         return self._engine is not None
 
+    # -- the fast path (fastpath.py) calls these directly ------------------------------------
+    def statement(self, sql: str) -> _Statement:
+        """The cached facts about ``sql`` (span name, attributes, metric series)."""
+        return self._statements.get(sql) or self._describe(sql)
+
+    def start(self, stmt: _Statement) -> Any:
+        """A CLIENT span for ``stmt`` (not made current: it is a leaf), or None.
+
+        For the common samplers and processors (see sampling.py) the decision is taken here: a
+        span that would be dropped is never started, and a sampled one is built once, finished.
+        """
+        tracer = self.tracer
+        if tracer is None:
+            return None
+        sampling = self.sampling
+        if sampling is not None:
+            return sampling.start(stmt.span_name, stmt.span_attrs)
+        return tracer.start_span(stmt.span_name, kind=SpanKind.CLIENT, attributes=stmt.span_attrs)
+
+    def succeeded(self, stmt: _Statement, span: Any, started: float) -> None:
+        """End ``span`` and record the duration, exactly as the engine hook does."""
+        ended = time.perf_counter()
+        elapsed = ended - started
+        if span is not None:
+            span.end()
+        series = stmt.series
+        if series is not None:
+            series.counts[bisect_left(series.bounds, elapsed)] += 1
+            series.count += 1
+            series.sum += elapsed
+            if elapsed < series.min:
+                series.min = elapsed
+            if elapsed > series.max:
+                series.max = elapsed
+        latency = stmt.latency
+        if ended >= latency.slot_end:
+            self.latency.rotate(latency, ended)
+        latency.pending.append(elapsed)
+        if len(latency.pending) >= FOLD_AT:
+            self.latency.fold(latency)
+        if self.api_duration is not None:
+            self.api_duration.record(elapsed, stmt.metric_attrs)
+        if elapsed >= self.slow:
+            self._log_slow(stmt, elapsed, None)
+
     # -- statements ------------------------------------------------------------------------
     def _describe(self, statement: str) -> _Statement:
         info = analyse(statement)
@@ -212,6 +255,10 @@ class QueryObserver:
             self._statements.clear()
         self._statements[statement] = described
         return described
+
+    def failed(self, stmt: _Statement, span: Any, elapsed: float, exc: BaseException) -> None:
+        """End ``span`` as an error and record the failed duration."""
+        self._failed(stmt, span, elapsed, exc)
 
     def _failed(self, stmt: _Statement, span: Any, elapsed: float, exc: BaseException) -> None:
         sqlstate = getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)

@@ -1,0 +1,348 @@
+"""Fast path benchmark: the statement API against raw asyncpg and plain SQLAlchemy, one run.
+
+    .venv/bin/python bench/fastpath.py [--seconds 0.8] [--repeat 3] [--tasks 1,16,64]
+                                       [--pool 20] [--queries pk,select1] [--profile PATH]
+
+Paths, on a PK lookup over 100k rows and ``SELECT 1``, pool 20 everywhere, on a throwaway
+PostgreSQL of its own on 127.0.0.1 (the four pools hold 80 connections; ``--shared-server`` uses
+$DATABASE_URL's server instead):
+
+- ``asyncpg``: raw asyncpg ``Pool`` (``acquire`` + ``fetchval``), the baseline of the ratios;
+- ``plain-sqla``: plain SQLAlchemy Core, ``engine.connect()`` + ``execute().scalar()``, no
+  pre-ping (the baseline of ``db.connect()``);
+- ``fast``: ``db.fetch_val(stmt, params)``, no telemetry;
+- ``fast+metrics``: the same with the duration histogram, pool metrics and the P95 window;
+- ``fast+traced``: every query sampled (ALWAYS_ON), spans through a BatchSpanProcessor and the
+  OTLP/HTTP exporter to tests/otlp_receiver.py in its own process;
+- ``connect-prod``: ``db.connect()`` + ``execute().scalar()`` in the production profile (pre-ping
+  on, ``DB_POOL_PING_BYPASS_MS=500``), untraced.
+
+Paths run in shuffled order each round; medians of ``--repeat`` rounds. CPU per query is this
+process's CPU (the exporter thread included) over the queries served. A last section times the
+sampled-out span path (parent not sampled; ratio sampler at 0) against no tracer at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import os
+import pstats
+import random
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import sqlalchemy as sa
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, TraceIdRatioBased
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import ROWS, Runner, bench_database, drive, median, pct, table
+from _plot import write_ratio_chart
+from tracing import start_receiver
+
+from personal_assistant_db import Database
+from personal_assistant_db.telemetry import Telemetry
+from personal_assistant_db.telemetry.sampling import Sampling
+from personal_assistant_db.testing import ThrowawayServer, plain_url
+from personal_assistant_db.urls import parse_database_url
+
+ITEMS = sa.Table(
+    "bench_items",
+    sa.MetaData(),
+    sa.Column("id", sa.BigInteger, primary_key=True),
+    sa.Column("payload", sa.Text),
+)
+PK = sa.select(ITEMS.c.payload).where(ITEMS.c.id == sa.bindparam("id"))
+SELECT1 = sa.text("SELECT 1")
+PK_RAW = "SELECT payload FROM bench_items WHERE id = $1"
+Result = tuple[float, list[float], float]
+
+
+def sqla_runner(connect: Callable[[], Any]) -> Runner:
+    async def run(q: str) -> None:
+        async with connect() as conn:
+            if q == "pk":
+                (await conn.execute(PK, {"id": random.randint(1, ROWS)})).scalar()
+            else:
+                (await conn.execute(SELECT1)).scalar()
+
+    return run
+
+
+def fast_runner(db: Database) -> Runner:
+    async def run(q: str) -> None:
+        if q == "pk":
+            await db.fetch_val(PK, {"id": random.randint(1, ROWS)})
+        else:
+            await db.fetch_val(SELECT1)
+
+    return run
+
+
+async def measure(
+    paths: dict[str, tuple[Runner, Callable[[], None]]], args: argparse.Namespace
+) -> dict[tuple[str, int], dict[str, list[Result]]]:
+    out: dict[tuple[str, int], dict[str, list[Result]]] = {}
+    for run, select in paths.values():  # warm statement caches and every pooled connection
+        select()
+        await drive(run, "pk", args.pool, 0.2)
+        await drive(run, "select1", args.pool, 0.1)
+    for query in args.queries:
+        for tasks in args.tasks:
+            results: dict[str, list[Result]] = {k: [] for k in paths}
+            for _ in range(args.repeat):
+                for name in random.sample(list(paths), len(paths)):
+                    run, select = paths[name]
+                    select()
+                    results[name].append(await drive(run, query, tasks, args.seconds))
+            out[(query, tasks)] = results
+    return out
+
+
+def sampled_out_cost(telemetry: Telemetry, loops: int = 50_000) -> list[list[str]]:
+    """us per query that the span path adds when nothing is sampled (hook start + end only)."""
+    observer = telemetry.observer
+    stmt = observer.statement(PK_RAW)
+    saved = observer.tracer
+    unsampled_parent = trace.NonRecordingSpan(
+        trace.SpanContext(1, 2, is_remote=False, trace_flags=trace.TraceFlags(0))
+    )
+    cases: list[tuple[str, Any, Any]] = [
+        ("no tracer", None, None),
+        ("parent not sampled", TracerProvider(shutdown_on_exit=False), unsampled_parent),
+        (
+            "ratio sampler 0 (root)",
+            TracerProvider(sampler=ParentBased(TraceIdRatioBased(0.0)), shutdown_on_exit=False),
+            None,
+        ),
+    ]
+    tracers = {
+        name: provider.get_tracer("bench") if provider is not None else None
+        for name, provider, _ in cases
+    }
+    timings = dict.fromkeys(tracers, float("inf"))
+    for _ in range(15):  # interleaved; CPU time, so a busy machine's preemption does not count
+        for name, _, parent in cases:
+            observer.tracer = tracers[name]
+            observer.sampling = Sampling.of(observer.tracer)
+            token = (
+                trace.context_api.attach(trace.set_span_in_context(parent))
+                if parent is not None
+                else None
+            )
+            began, started = time.thread_time(), time.perf_counter()
+            for _ in range(loops):
+                span = observer.start(stmt)
+                observer.succeeded(stmt, span, started)
+            timings[name] = min(timings[name], (time.thread_time() - began) / loops)
+            if token is not None:
+                trace.context_api.detach(token)
+    observer.tracer = saved
+    observer.sampling = Sampling.of(saved)
+    base = timings["no tracer"]
+    return [[n, f"{t * 1e6:.2f}", f"{(t - base) * 1e6:+.2f}"] for n, t in timings.items()]
+
+
+async def main(args: argparse.Namespace) -> None:
+    receiver, endpoint = start_receiver()
+    server = None
+    if not args.shared_server:  # 80 connections: more than a shared server can spare
+        server = ThrowawayServer()
+        server.start()
+        os.environ["DATABASE_URL"] = server.url
+    try:
+        with bench_database() as url:
+            await run_paths(args, url, endpoint)
+    finally:
+        if server is not None:
+            server.cleanup()
+        assert receiver.stdin is not None and receiver.stdout is not None
+        receiver.stdin.close()
+        received = receiver.stdout.readline().strip()
+        receiver.wait(10)
+        print(f"OTLP receiver (separate process) got {received} spans")
+
+
+def database(url: str, pool: int, pre_ping: bool) -> Database:
+    return Database.from_env(
+        {
+            "DATABASE_URL": url,
+            "DB_ENV": "production",
+            "DB_POOL_SIZE": str(pool),
+            "DB_MAX_OVERFLOW": "0",
+            "DB_WARMUP_CONNECTIONS": str(pool),
+            "DB_POOL_PRE_PING": str(pre_ping).lower(),
+            "DB_SLOW_QUERY_MS": "0",
+        }
+    )
+
+
+async def run_paths(args: argparse.Namespace, url: str, endpoint: str) -> None:
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    db = database(url, args.pool, pre_ping=False)
+    provider = TracerProvider(sampler=ALWAYS_ON, shutdown_on_exit=False)
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
+    traced = Telemetry(db, tracer_provider=provider, tracing=True)
+    metrics = Telemetry(db, tracing=False)
+    prod = database(url, args.pool, pre_ping=True)  # production profile: pre-ping + bypass
+    await db.start()
+    await prod.start()
+    plain = sa.ext.asyncio.create_async_engine(
+        parse_database_url(url), pool_size=args.pool, max_overflow=0, pool_pre_ping=False
+    )
+    raw = await asyncpg.create_pool(plain_url(url), min_size=args.pool, max_size=args.pool)
+    assert raw is not None
+
+    def mode(active: Telemetry | None) -> Callable[[], None]:
+        def select() -> None:
+            for t in (traced, metrics):
+                if t is not active:
+                    t.uninstrument()
+            if active is not None:
+                active.instrument()
+
+        return select
+
+    async def asyncpg_raw(q: str) -> None:
+        async with raw.acquire() as conn:
+            if q == "pk":
+                await conn.fetchval(PK_RAW, random.randint(1, ROWS))
+            else:
+                await conn.fetchval("SELECT 1")
+
+    fast = fast_runner(db)
+    paths = {
+        "asyncpg": (asyncpg_raw, mode(None)),
+        "plain-sqla": (sqla_runner(plain.connect), mode(None)),
+        "fast": (fast, mode(None)),
+        "fast+metrics": (fast, mode(metrics)),
+        "fast+traced": (fast, mode(traced)),
+        "connect-prod": (sqla_runner(prod.connect), mode(None)),
+    }
+    if args.profile:
+        mode(None)()
+        profiler = cProfile.Profile()
+        profiler.enable()
+        await drive(fast, "pk", 16, 2.0)
+        profiler.disable()
+        profiler.dump_stats(args.profile)
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(20)
+    results = await measure(paths, args)
+    print("checkouts:", prod.pool_stats().checkouts, "fast-path fallbacks:", db.fast_path.fallbacks)
+    cost = sampled_out_cost(traced)
+    await db.stop()
+    await prod.stop()
+    provider.shutdown()
+    await plain.dispose()
+    await raw.close()
+    report(results, args)
+    print()
+    print("Sampled-out span path (hook start+end per query, thread CPU, best of 15 x 50k):")
+    print(table(["case", "us/query", "vs no tracer"], cost))
+
+
+def report(
+    results: dict[tuple[str, int], dict[str, list[Result]]], args: argparse.Namespace
+) -> None:
+    rows = []
+    for (query, tasks), per_path in results.items():
+        qps = {k: median([r[0] for r in v]) for k, v in per_path.items()}
+        for name, rs in per_path.items():
+            lat = [x for r in rs for x in r[1]]
+            rows.append(
+                [
+                    query,
+                    tasks,
+                    name,
+                    f"{qps[name]:.0f}",
+                    f"{pct(lat, 0.5) * 1e3:.2f}",
+                    f"{pct(lat, 0.95) * 1e3:.2f}",
+                    f"{pct(lat, 0.99) * 1e3:.2f}",
+                    f"{median([r[2] for r in rs]) * 1e6:.0f}",
+                    f"{qps[name] / qps['asyncpg']:.2f}",
+                    f"{qps[name] / qps['plain-sqla']:.2f}",
+                ]
+            )
+    header = ["query", "tasks", "path", "q/s", "p50 ms", "p95 ms", "p99 ms", "cpu us/q"]
+    print(table([*header, "vs asyncpg", "vs plain-sqla"], rows))
+    if args.plot:
+        groups = [
+            (
+                f"{q}, {t} task{'s' * (t != 1)}",
+                [(r[2], float(r[8])) for r in rows if (r[0], r[1]) == (q, t)],
+            )
+            for q, t in dict.fromkeys((r[0], r[1]) for r in rows)
+        ]
+        write_ratio_chart(
+            args.plot,
+            title="bench/fastpath.py: throughput (queries/s)",
+            baseline="asyncpg",
+            groups=groups,
+            note=f"pool {args.pool}, --seconds {args.seconds:g} --repeat {args.repeat} (medians)",
+        )
+    targets = []
+    for (query, tasks), per_path in results.items():
+        qps = {k: median([r[0] for r in v]) for k, v in per_path.items()}
+        cpu = {k: median([r[2] for r in v]) for k, v in per_path.items()}
+        p95 = {k: pct([x for r in v for x in r[1]], 0.95) for k, v in per_path.items()}
+
+        def both(
+            path: str, base: str, qps: dict[str, float] = qps, cpu: dict[str, float] = cpu
+        ) -> str:
+            return f"{qps[path] / qps[base]:.2f} ({cpu[base] / cpu[path]:.2f})"
+
+        targets.append(
+            [
+                query,
+                tasks,
+                both("fast", "asyncpg"),
+                both("fast+metrics", "asyncpg"),
+                both("fast+traced", "asyncpg"),
+                both("connect-prod", "plain-sqla"),
+                f"{p95['fast'] / p95['asyncpg']:.2f}",
+            ]
+        )
+    print()
+    print("Targets: throughput ratio (client CPU per query ratio, the steadier figure)")
+    print(
+        table(
+            [
+                "query",
+                "tasks",
+                "fast/asyncpg (>=0.85)",
+                "metrics/asyncpg (>=0.80)",
+                "traced/asyncpg (>=0.60)",
+                "connect-prod/plain (>=0.95)",
+                "fast p95/asyncpg p95 (<=1.3)",
+            ],
+            targets,
+        )
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=0.8)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--tasks", type=lambda s: [int(x) for x in s.split(",")], default=[1, 16, 64]
+    )
+    parser.add_argument("--queries", type=lambda s: s.split(","), default=["pk", "select1"])
+    parser.add_argument("--pool", type=int, default=20)
+    parser.add_argument("--profile", default="")
+    parser.add_argument("--plot", metavar="SVG", help="also write the ratio table as an SVG chart")
+    parser.add_argument(
+        "--shared-server",
+        action="store_true",
+        help="use $DATABASE_URL's server (else a throwaway PostgreSQL of its own)",
+    )
+    asyncio.run(main(parser.parse_args()))

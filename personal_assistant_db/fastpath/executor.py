@@ -1,0 +1,218 @@
+"""The fast path's executor: a compiled statement on the pooled asyncpg connection.
+
+A call checks a connection out of the engine's own (measured) pool, runs the cached prepared
+statement on the driver connection and returns it: outside a transaction that is one round
+trip, in autocommit, with no BEGIN, no ping inside the bypass window and no ROLLBACK on return
+(SQLAlchemy's asyncpg adapter begins transactions lazily, and none was begun).
+
+- Errors are SQLAlchemy's own (``IntegrityError``... wrapping the asyncpg error), built the way
+  ``Connection`` builds them; a disconnect invalidates the pool as SQLAlchemy does.
+- A cancelled or failed call never returns a connection in an unknown state: it is terminated
+  (synchronously, no await under cancellation) and the pool opens a new one when needed.
+- A read outside a transaction that fails with a disconnect is retried on a fresh connection
+  with backoff within ``DB_READ_RETRY_BUDGET_MS``; writes are never retried.
+- What the fast path cannot run exactly goes to the SQLAlchemy path, counted in ``fallbacks``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Engine
+
+from ..retry import is_transient
+from . import fallback
+from .compiled import Compiled, StatementCache, rowcount_of
+from .fallback import Mode
+from .lease import Lease
+
+if TYPE_CHECKING:
+    from ..database import Database
+    from ..telemetry.tracing import QueryObserver
+
+__all__ = ["FastPath"]
+
+Params = Mapping[str, Any] | None
+
+
+class FastPath:
+    """The statement API behind ``Database.fetch_*``, ``execute*``, ``transaction``."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._cache: StatementCache | None = None
+        #: The telemetry hook (set by Telemetry.instrument); None: neither traced nor measured.
+        self.observer: QueryObserver | None = None
+        #: Statements that went to the SQLAlchemy path, by reason.
+        self.fallbacks: Counter[str] = Counter()
+
+    def __repr__(self) -> str:
+        return f"<FastPath fallbacks={sum(self.fallbacks.values())}>"
+
+    @property
+    def engine(self) -> Engine:
+        return self._db.engine.sync_engine
+
+    def compiled(
+        self, statement: Any, keys: tuple[str, ...], many: bool = False
+    ) -> tuple[Compiled | str, Any]:
+        engine = self.engine
+        cache = self._cache
+        if cache is None or cache.dialect is not engine.dialect:
+            cache = self._cache = StatementCache(engine.dialect)
+        return cache.get(statement, keys, many)
+
+    # -- outside a transaction --------------------------------------------------------------
+    async def run(self, statement: Any, params: Params, mode: Mode) -> Any:
+        entry, extracted = self.compiled(statement, tuple(sorted(params)) if params else ())
+        if isinstance(entry, str):
+            return await self.fallback(statement, params, mode, entry)
+        engine = self.engine
+        try:
+            sql, args = entry.bind(params, extracted)
+        except Exception as exc:
+            raise fallback.statement_error(engine, exc, entry.sql, params) from exc
+        budget = self._db.settings.read_retry_budget_ms / 1000 if mode != "exec" else 0.0
+        deadline = 0.0
+        attempt = 0
+        while True:
+            try:
+                lease = await Lease.acquire(engine)
+            except Exception as exc:
+                if not budget or not is_transient(exc):
+                    raise
+                deadline = deadline or time.monotonic() + budget
+                attempt = await self._backoff(exc, attempt, deadline)
+                continue
+            discard = True
+            try:
+                result = await self.execute_on(lease, entry, sql, args, mode)
+                discard = False
+                return result
+            except sa_exc.DBAPIError as exc:
+                discard = exc.connection_invalidated
+                if not budget or not exc.connection_invalidated:
+                    raise
+                failure: Exception = exc
+            finally:
+                await lease.release(discard)
+            deadline = deadline or time.monotonic() + budget
+            attempt = await self._backoff(failure, attempt, deadline)
+
+    async def _backoff(self, exc: Exception, attempt: int, deadline: float) -> int:
+        """Sleep before the next try (full jitter, 20 ms doubling to 400 ms); re-raise ``exc``
+        when the budget is spent. Counts the retry."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise exc
+        self._db.meter.read_retries += 1
+        cap = min(0.4, 0.02 * 2**attempt)
+        await asyncio.sleep(min(left, random.uniform(cap / 2, cap)))  # noqa: S311 - jitter
+        return attempt + 1
+
+    # -- on a checked-out connection ------------------------------------------------------
+    async def execute_on(
+        self, lease: Lease, entry: Compiled, sql: str, args: tuple[Any, ...], mode: Mode
+    ) -> Any:
+        observer = self.observer
+        if observer is None:
+            try:
+                return await _execute(lease, entry, sql, args, mode)
+            except Exception as exc:
+                failure = lease.error(exc, sql, args)
+                raise failure from failure.orig
+        stmt = observer.statement(sql)
+        span = observer.start(stmt)
+        started = time.perf_counter()
+        try:
+            result = await _execute(lease, entry, sql, args, mode)
+        except Exception as exc:
+            failure = lease.error(exc, sql, args)
+            observer.failed(stmt, span, time.perf_counter() - started, _driver_error(failure))
+            raise failure from failure.orig
+        except BaseException as exc:  # cancelled: recorded as such, the connection is discarded
+            observer.failed(stmt, span, time.perf_counter() - started, exc)
+            raise
+        observer.succeeded(stmt, span, started)
+        return result
+
+    async def run_on(self, lease: Lease, statement: Any, params: Params, mode: Mode) -> Any:
+        """``statement`` on ``lease`` (inside a transaction: never retried)."""
+        entry, extracted = self.compiled(statement, tuple(sorted(params)) if params else ())
+        if isinstance(entry, str):
+            return await self.fallback_on(lease, statement, params, mode, entry)
+        try:
+            sql, args = entry.bind(params, extracted)
+        except Exception as exc:
+            raise fallback.statement_error(self.engine, exc, entry.sql, params) from exc
+        return await self.execute_on(lease, entry, sql, args, mode)
+
+    async def execute_many_on(
+        self, lease: Lease, statement: Any, params: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """asyncpg's ``executemany`` with SQLAlchemy's compiled INSERT/UPDATE/DELETE."""
+        if not params:
+            return
+        entry, extracted = self.compiled(statement, tuple(sorted(params[0])), many=True)
+        if isinstance(entry, str):
+            await self.fallback_on(lease, statement, list(params), "exec", entry)
+            return
+        try:
+            sql = entry.sql
+            args = [entry.bind(p, extracted)[1] for p in params]
+        except Exception as exc:
+            raise fallback.statement_error(self.engine, exc, entry.sql, params) from exc
+        observer = self.observer
+        stmt = observer.statement(sql) if observer is not None else None
+        span = observer.start(stmt) if observer is not None and stmt is not None else None
+        started = time.perf_counter()
+        try:
+            prepared, _ = await lease.prepare(sql)
+            await prepared.executemany(args)
+        except Exception as exc:
+            failure = lease.error(exc, sql, args, many=True)
+            if observer is not None and stmt is not None:
+                observer.failed(stmt, span, time.perf_counter() - started, _driver_error(failure))
+            raise failure from failure.orig
+        if observer is not None and stmt is not None:
+            observer.succeeded(stmt, span, started)
+
+    # -- the SQLAlchemy path ----------------------------------------------------------------
+    async def fallback(self, statement: Any, params: Any, mode: Mode, reason: str) -> Any:
+        """Run on the SQLAlchemy path outside a transaction; counted by ``reason``."""
+        self.fallbacks[reason] += 1
+        return await fallback.run_outside(self._db.engine, statement, params, mode)
+
+    async def fallback_on(
+        self, lease: Lease, statement: Any, params: Any, mode: Mode, reason: str
+    ) -> Any:
+        """Run on the SQLAlchemy path inside our transaction; counted by ``reason``."""
+        self.fallbacks[reason] += 1
+        return await fallback.run_on_lease(lease, statement, params, mode)
+
+
+async def _execute(
+    lease: Lease, entry: Compiled, sql: str, args: tuple[Any, ...], mode: Mode
+) -> Any:
+    prepared, attributes = await lease.prepare(sql)
+    if mode == "all":
+        return entry.rows(attributes, await prepared.fetch(*args))
+    if mode == "exec":
+        await prepared.fetch(*args)
+        return rowcount_of(prepared.get_statusmsg())
+    record = await prepared.fetchrow(*args)
+    if record is None:
+        return None
+    row = entry.row(attributes, record)
+    return row if mode == "one" else row[0]
+
+
+def _driver_error(exc: BaseException) -> BaseException:
+    """What the query hook saw on the SQLAlchemy path: the DBAPI error under the wrapper."""
+    return getattr(exc, "orig", None) or exc
