@@ -2,8 +2,9 @@
 
 ``uvicorn --factory bench.fault_host:create_app`` with ``DATABASE_URL`` and ``DB_*`` set.
 
-- ``GET /read?id=N``: one row by primary key. Uses the fast path (``db.fetch_one``, reads retried
-  on a disconnect) when the package has it, else ``db.connect()``; ``/stats`` says which.
+- ``GET /read?id=N``: one row by primary key on the fast path (``db.fetch_one``: one round trip,
+  retried on a fresh connection after a disconnect within ``DB_READ_RETRY_BUDGET_MS``);
+  ``GET /read?id=N&path=connect`` runs it through ``db.connect()`` instead (no retry).
 - ``GET /hold?ms=N``: holds a pooled connection for N ms (``pg_sleep``): pool exhaustion.
 - ``GET /cancel``: a query cancelled after 5 ms by ``asyncio.timeout`` (answers 504 itself).
 - ``GET /boom``: an unknown error, which must stay a 500.
@@ -36,15 +37,15 @@ READ = text("SELECT v FROM fault_items WHERE id = :id")
 
 def create_app() -> Starlette:
     db = Database.from_env()
-    fast = hasattr(db, "fetch_one")
 
     async def read(request: Request) -> Response:
         key = int(request.query_params.get("id", "1"))
-        if fast:
-            row: Any = await db.fetch_one(READ, {"id": key})  # type: ignore[attr-defined]
-        else:
+        row: Any
+        if request.query_params.get("path") == "connect":
             async with db.connect() as conn:
                 row = (await conn.execute(READ, {"id": key})).first()
+        else:
+            row = await db.fetch_one(READ, {"id": key})
         return PlainTextResponse(row[0] if row is not None else "")
 
     async def hold(request: Request) -> Response:
@@ -68,7 +69,7 @@ def create_app() -> Starlette:
         return JSONResponse(
             {
                 "pool": db.pool_stats().as_dict(),
-                "read_path": "db.fetch_one" if fast else "db.connect()",
+                "read_retries": db.pool_stats().read_retries,
                 "unavailable": db.unavailable_log.total,
                 "ready": db.ready,
                 "application_name": db.settings.application_name,

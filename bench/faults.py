@@ -186,15 +186,21 @@ async def baseline(server: ThrowawayServer, quick: bool) -> Result:
         await host.wait()
         reads, polls, _ = await under_load(host, 4 if quick else 10)
         summarize(r, reads, polls)
-        r.extra["read_path"] = (await host.stats())["read_path"]
         r.extra["rps"] = round(len(reads) / (4 if quick else 10))
         r.after = await settle(host, server.url)
     count_log_lines(r, host.lines())
     return r
 
 
-async def restart(server: ThrowawayServer, quick: bool, mode: str) -> Result:
-    r = Result(f"pg_ctl restart -m {mode}, 64 clients", "0 failed reads; >= 99.95 % of requests")
+async def restart(server: ThrowawayServer, quick: bool, mode: str, via: str = "fetch") -> Result:
+    """``via="fetch"``: reads on the fast path (retried); ``"connect"``: through db.connect()."""
+    label = "db.fetch_one" if via == "fetch" else "db.connect(), no retry"
+    r = Result(
+        f"pg_ctl restart -m {mode}, 64 clients, {label}", "0 failed reads; >= 99.95 % of requests"
+    )
+
+    def path_for(worker: int, n: int) -> str:
+        return read_path(worker, n) + ("&path=connect" if via == "connect" else "")
 
     async def fault() -> float:
         await asyncio.to_thread(server.stop, mode)
@@ -203,8 +209,9 @@ async def restart(server: ThrowawayServer, quick: bool, mode: str) -> Result:
 
     with serving(server) as host:
         await host.wait()
-        reads, polls, back = await under_load(host, 6 if quick else 12, fault)
+        reads, polls, back = await under_load(host, 6 if quick else 12, fault, path_for=path_for)
         summarize(r, reads, polls, back_at=back)
+        r.extra["read_retries"] = (await host.stats())["read_retries"]
         r.after = await settle(host, server.url)
     count_log_lines(r, host.lines())
     return r
@@ -318,6 +325,7 @@ SCENARIOS: dict[str, Callable[[ThrowawayServer, bool], Awaitable[Result]]] = {
     "baseline": baseline,
     "restart_fast": lambda s, q: restart(s, q, "fast"),
     "restart_immediate": lambda s, q: restart(s, q, "immediate"),
+    "restart_fast_connect": lambda s, q: restart(s, q, "fast", "connect"),
     "pool_exhaustion": pool_exhaustion,
     "cancellations": cancellations,
     "frozen": frozen,

@@ -109,7 +109,7 @@ def exception_handlers(db: Database) -> dict[Any, Handler]:
 
     classes: list[type[BaseException]] = [
         sa_exc.TimeoutError,  # pool checkout timeout
-        sa_exc.DBAPIError,  # wrapped driver errors (SQLSTATE inside)
+        sa_exc.StatementError,  # wrapped driver errors (DBAPIError; the fast path's timeouts)
         asyncpg.PostgresError,  # raw server errors (SQLAlchemy 2.0 passes some through)
         asyncpg.InterfaceError,  # raw driver errors: closed connection, ...
         asyncpg.exceptions.InternalClientError,  # "cannot switch to state" during a restart

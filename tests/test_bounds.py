@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 
 import pytest
+import sqlalchemy.exc
+from sqlalchemy import text
 from test_health_frozen import app_backends, frozen
 
 from personal_assistant_db import Database
@@ -64,6 +66,7 @@ async def test_the_bounded_pre_ping_steps_over_a_frozen_idle_connection(
     env = {
         "DB_POOL_PRE_PING": "true",
         "DB_PING_TIMEOUT": "0.5",
+        "DB_POOL_PING_BYPASS_MS": "0",  # ping every checkout (the warm-up just returned it)
         "DB_COMMAND_TIMEOUT": "30",  # far away: only the ping's own bound may act here
         "DB_POOL_SIZE": "1",
         "DB_WARMUP_CONNECTIONS": "1",
@@ -82,3 +85,25 @@ async def test_the_bounded_pre_ping_steps_over_a_frozen_idle_connection(
             assert stats.reconnects == before.reconnects + 1
             assert stats.used == 0 and stats.open == 1
         assert await settle_server(db, url) == 1
+
+
+async def test_a_frozen_fast_path_read_ends_at_the_command_timeout_and_is_discarded(
+    make_database: Callable[[], str],
+) -> None:
+    """The fast path runs on the driver connection, outside SQLAlchemy's error hook: a command
+    timeout there must discard the connection too, or the next read would wait on it again."""
+    url = make_database()
+    env = {"DB_COMMAND_TIMEOUT": "1", "DB_POOL_SIZE": "1", "DB_WARMUP_CONNECTIONS": "1"}
+    async with started_database(url, **env) as db:
+        assert await db.fetch_val(text("SELECT 1")) == 1
+        with frozen(app_backends(db, url)):
+            began = time.perf_counter()
+            with pytest.raises(sqlalchemy.exc.StatementError) as caught:
+                await db.fetch_val(text("SELECT 2"))
+            assert time.perf_counter() - began < 1.9
+            assert unavailable_cause(caught.value) == "timeout"
+            assert db.pool_stats().open == 0  # discarded, not back in the pool
+            began = time.perf_counter()
+            assert await db.fetch_val(text("SELECT 3")) == 3  # a fresh backend serves
+            assert time.perf_counter() - began < 1.0
+        assert await settle_server(db, url) == db.pool_stats().open

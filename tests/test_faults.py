@@ -56,6 +56,10 @@ async def test_cancellations_and_a_restart_leave_the_pool_equal_to_the_server() 
     cancelled, restarted = await run(["cancellations", "restart_fast"], quick=True)
     assert cancelled.extra["answered_504"] > 0
     assert_pool_matches_server(cancelled)
-    assert restarted.by_kind.get("500", 0) == 0  # restart errors are 503, never 500
+    assert set(restarted.by_kind) <= {"200", "503"}  # never a 500, never a dropped connection
     assert restarted.server_closed == 0
+    # Reads go through db.fetch_one: the restart's disconnects were retried, not served as errors
+    # (bench/faults.py measures the 0-failed-reads target; a loaded CI machine may restart slower
+    # than the 2 s read budget, so only the mechanism is asserted here).
+    assert restarted.extra["read_retries"] > 0
     assert_pool_matches_server(restarted)
