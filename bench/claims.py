@@ -251,7 +251,7 @@ def read_live(url: str) -> tuple[str, str, str]:
     return (
         first,
         second,
-        "Playwright on /usr/bin/chromium: one tab, read before and after its own refresh",
+        "Playwright on the system Chromium: one tab, read before and after its own refresh",
     )
 
 
