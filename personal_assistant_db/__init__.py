@@ -17,6 +17,7 @@ from .errors import (
     MigrationError,
     MigrationLockHeld,
     PaDbError,
+    PoolerMismatch,
     SettingProblem,
     UnknownMigration,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "OperationLatency",
     "PaDbError",
     "PoolStats",
+    "PoolerMismatch",
     "Report",
     "Row",
     "SettingProblem",

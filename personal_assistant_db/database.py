@@ -33,6 +33,7 @@ from .errors import ConnectFatal, ConnectTimeout, DatabaseNotStarted
 from .fastpath import FastPath, StatementMethods
 from .logs import get_logger
 from .pool import PoolMeter, PoolStats, bind_pool_class
+from .pooler import attach, detect_mismatch
 from .retry import describe, is_transient
 from .settings import Settings
 from .unavailable import CauseLog, Handler, exception_handlers
@@ -158,6 +159,7 @@ class Database(StatementMethods):
                 ms=round(self.started_in * 1000, 1),
                 pool_size=self.settings.pool_size,
                 max_overflow=self.settings.max_overflow,
+                pooler=self.settings.pooler,
             )
 
     async def stop(self) -> None:
@@ -195,6 +197,7 @@ class Database(StatementMethods):
         )
         self.meter.attach(engine.sync_engine)
         install_bounds(engine.sync_engine, ping_timeout=s.ping_timeout)
+        attach(engine.sync_engine, s.pooler, s.statement_timeout_ms)
         return engine
 
     async def _dispose(self) -> None:
@@ -225,6 +228,10 @@ class Database(StatementMethods):
                 with attempt:
                     await self._probe()
         except Exception as exc:
+            mismatch = detect_mismatch(exc) if self.settings.pooler == "none" else None
+            if mismatch is not None:
+                log.error("db.pooler.detected", setting="DB_POOLER", hint=str(mismatch))
+                raise mismatch from None
             cause, hint = describe(exc)
             where = self.settings.safe_url
             if is_transient(exc):

@@ -11,14 +11,19 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from urllib.parse import unquote
 
+from sqlalchemy.engine import URL
+
 from .errors import SettingProblem
 from .logs import get_logger
-from .urls import looks_secret
+from .urls import UrlError, looks_secret, parse_database_url
 
 __all__ = [
+    "EXAMPLE_URL",
+    "URL_EXPECTED",
     "app_name",
     "choice",
     "closest",
+    "database_url",
     "decimal",
     "parse_bool",
     "scrub",
@@ -128,3 +133,32 @@ def scrub(problems: list[SettingProblem], raw_url: str) -> list[SettingProblem]:
             text = text.replace(value, "***")
         scrubbed.append(SettingProblem(p.variable, text, p.expected))
     return scrubbed
+
+
+EXAMPLE_URL = "postgresql://app:secret@db:5432/app"
+URL_EXPECTED = (
+    "postgresql://, postgres:// or postgresql+asyncpg:// with a database name, e.g. " + EXAMPLE_URL
+)
+
+
+def database_url(
+    env: Mapping[str, str],
+    name: str,
+    expected: str,
+    problems: list[SettingProblem],
+    *,
+    required: bool = False,
+) -> URL | None:
+    """The asyncpg URL in ``env[name]``, or None (unset, or a problem appended)."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        if required:
+            problems.append(
+                SettingProblem(name, "is not set", "postgresql://user:password@host:5432/dbname")
+            )
+        return None
+    try:
+        return parse_database_url(raw)
+    except UrlError as exc:
+        problems.append(SettingProblem(name, str(exc), expected))
+        return None

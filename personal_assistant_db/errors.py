@@ -4,6 +4,7 @@ Every error this package raises on purpose derives from one base class::
 
     PaDbError
     ├── ConfigurationError        bad DATABASE_URL / DB_* values; .problems lists every one
+    │   └── PoolerMismatch        DB_POOLER=none, but the URL goes through PgBouncer
     ├── DatabaseNotStarted        Database.connect() or .engine before start()
     ├── ConnectError              the database could not be reached at start
     │   ├── ConnectFatal          not worth retrying: bad credentials, missing database
@@ -32,6 +33,7 @@ __all__ = [
     "MigrationError",
     "MigrationLockHeld",
     "PaDbError",
+    "PoolerMismatch",
     "SettingProblem",
     "UnknownMigration",
 ]
@@ -60,6 +62,23 @@ class ConfigurationError(PaDbError, ValueError):
         self.problems = list(problems)
         lines = "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(f"invalid database settings ({len(self.problems)}):\n{lines}")
+
+
+class PoolerMismatch(ConfigurationError):
+    """``DB_POOLER=none``, but the database answered as PgBouncer does (an unsupported startup
+    parameter, a prepared statement that met another server connection)."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(
+            [
+                SettingProblem(
+                    "DB_POOLER",
+                    f"is none, but {why}",
+                    "DB_POOLER=pgbouncer-transaction or pgbouncer-session, as the pooler's "
+                    "pool_mode (docs/scaling.md)",
+                )
+            ]
+        )
 
 
 class DatabaseNotStarted(PaDbError, RuntimeError):

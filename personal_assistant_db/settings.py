@@ -15,9 +15,12 @@ from typing import Any, Literal
 from sqlalchemy.engine import URL
 
 from .environment import (
+    EXAMPLE_URL,
+    URL_EXPECTED,
     app_name,
     choice,
     closest,
+    database_url,
     decimal,
     parse_bool,
     scrub,
@@ -26,8 +29,9 @@ from .environment import (
     whole,
 )
 from .errors import ConfigurationError, SettingProblem
+from .pooler import transaction_pooling_args
 from .profiles import PROFILES, derived_defaults
-from .urls import UrlError, looks_secret, parse_database_url, render_url, to_sync
+from .urls import looks_secret, render_url, to_sync
 
 __all__ = ["MAX_HISTORY_SNAPSHOTS", "PROFILES", "Settings"]
 
@@ -35,6 +39,7 @@ __all__ = ["MAX_HISTORY_SNAPSHOTS", "PROFILES", "Settings"]
 MAX_HISTORY_SNAPSHOTS = 2880
 
 Profile = Literal["development", "test", "production"]
+Pooler = Literal["none", "pgbouncer-session", "pgbouncer-transaction"]
 StartupMode = Literal["fail_fast", "degraded"]
 QueryText = Literal["redact", "omit"]
 
@@ -48,7 +53,15 @@ class Settings:
     """Validated database settings. ``repr()`` hides the password and the health token."""
 
     url: URL = field(repr=False)
+    #: DATABASE_MIGRATE_URL: a direct URL for ``pa-db migrate`` when DATABASE_URL is a pooler's.
+    migrate_url: URL | None = field(default=None, repr=False)
     env: Profile = "production"
+    pooler: Pooler = _var(
+        "DB_POOLER",
+        choice("none", "pgbouncer-session", "pgbouncer-transaction"),
+        "none, pgbouncer-session or pgbouncer-transaction",
+        default="none",
+    )
     pool_size: int = _var("DB_POOL_SIZE", whole(1), "a whole number >= 1, e.g. 10", default=10)
     max_overflow: int = _var("DB_MAX_OVERFLOW", whole(0), "a whole number >= 0", default=10)
     pool_timeout: float = _var(
@@ -200,25 +213,12 @@ class Settings:
         values["env"] = raw_profile
         values.update(PROFILES[raw_profile])
 
-        raw_url = env.get("DATABASE_URL")
-        if raw_url is None or not raw_url.strip():
-            problems.append(
-                SettingProblem(
-                    "DATABASE_URL", "is not set", "postgresql://user:password@host:5432/dbname"
-                )
-            )
-        else:
-            try:
-                values["url"] = parse_database_url(raw_url)
-            except UrlError as exc:
-                problems.append(
-                    SettingProblem(
-                        "DATABASE_URL",
-                        str(exc),
-                        "postgresql://, postgres:// or postgresql+asyncpg:// with a database name, "
-                        "e.g. postgresql://app:secret@db:5432/app",
-                    )
-                )
+        raw_url = env.get("DATABASE_URL", "").strip()
+        values["url"] = database_url(env, "DATABASE_URL", URL_EXPECTED, problems, required=True)
+        raw_migrate = env.get("DATABASE_MIGRATE_URL", "").strip()
+        values["migrate_url"] = database_url(
+            env, "DATABASE_MIGRATE_URL", "a direct (not pooled) URL, e.g. " + EXAMPLE_URL, problems
+        )
 
         for f in fields(cls):
             name = f.metadata.get("env")
@@ -235,7 +235,7 @@ class Settings:
         values.update(derived_defaults(values))
         warn_unknown(env, known_variables())
         if problems:
-            raise ConfigurationError(scrub(problems, raw_url or ""))
+            raise ConfigurationError(scrub(scrub(problems, raw_url), raw_migrate))
         return cls(**values)
 
     def __repr__(self) -> str:
@@ -244,7 +244,10 @@ class Settings:
             for f in fields(self)
             if f.repr and f.name != "url"
         )
-        return f"Settings(url={self.safe_url!r}, {shown})"
+        migrate = ""
+        if self.migrate_url is not None:
+            migrate = f"migrate_url={render_url(self.migrate_url)!r}, "
+        return f"Settings(url={self.safe_url!r}, {migrate}{shown})"
 
     @property
     def async_url(self) -> URL:
@@ -257,24 +260,33 @@ class Settings:
         return to_sync(self.url)
 
     @property
+    def migrate_sync_url(self) -> URL:
+        """The psycopg 3 URL migrations use: DATABASE_MIGRATE_URL if set, else DATABASE_URL."""
+        return to_sync(self.migrate_url if self.migrate_url is not None else self.url)
+
+    @property
     def safe_url(self) -> str:
         """The URL with the password and secret query values as ``***``: for logs and errors."""
         return render_url(self.url)
 
     def asyncpg_connect_args(self) -> dict[str, Any]:
-        """``connect_args`` for create_async_engine: timeouts and server settings."""
+        """``connect_args`` for create_async_engine: timeouts, server settings and, behind
+        PgBouncer, what ``DB_POOLER`` changes (pooler.py says what and why)."""
         server_settings = {"application_name": self.application_name}
-        if self.statement_timeout_ms:
+        if self.statement_timeout_ms and self.pooler == "none":
             server_settings["statement_timeout"] = str(self.statement_timeout_ms)
         args: dict[str, Any] = {"timeout": self.connect_timeout, "server_settings": server_settings}
         if self.command_timeout:
             args["command_timeout"] = self.command_timeout
+        if self.pooler == "pgbouncer-transaction":
+            args.update(transaction_pooling_args(self.statement_timeout_ms))
         return args
 
 
 def known_variables() -> list[str]:
     """Every environment variable Settings reads."""
-    return ["DATABASE_URL", "DB_ENV", *(f.metadata["env"] for f in fields(Settings) if f.metadata)]
+    names = (f.metadata["env"] for f in fields(Settings) if f.metadata)
+    return ["DATABASE_URL", "DATABASE_MIGRATE_URL", "DB_ENV", *names]
 
 
 def closest_variable(name: str) -> str | None:

@@ -1,4 +1,4 @@
-"""Public test helpers: a fresh database, a throwaway server, the embedded server.
+"""Public test helpers: a fresh database, a throwaway server, the embedded server, PgBouncer.
 
 Import from here in a host's own tests; nothing runs at import time. Servers started here are
 real PostgreSQL processes, never mocks. PostgreSQL refuses to run as root, so as root the
@@ -20,10 +20,14 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import make_url
 
+from ._pgbouncer import PgBouncer, PgBouncerUnavailable
+
 if TYPE_CHECKING:
     from .database import Database
 
 __all__ = [
+    "PgBouncer",
+    "PgBouncerUnavailable",
     "ThrowawayServer",
     "embedded_bindir",
     "embedded_server_url",

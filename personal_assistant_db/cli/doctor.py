@@ -86,6 +86,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="memory of the database machine, e.g. 16GB",
     )
     parser.add_argument(
+        "--pooler-max-client-conn",
+        type=_positive,
+        default=100,
+        metavar="N",
+        help="behind PgBouncer (DB_POOLER): its max_client_conn (default 100, its own default)",
+    )
+    parser.add_argument(
+        "--pooler-pool-size",
+        type=_positive,
+        metavar="N",
+        help="behind PgBouncer: server connections it may open (default_pool_size + reserve)",
+    )
+    parser.add_argument(
         "--colour",
         choices=("auto", "always", "never"),
         default="auto",
@@ -113,6 +126,9 @@ async def _run(
                 machine_memory=args.machine_memory,
                 since_reset=args.since_reset,
                 slow_ms=settings.slow_query_ms or 500.0,
+                pooler=settings.pooler,
+                pooler_max_client_conn=args.pooler_max_client_conn,
+                pooler_pool_size=args.pooler_pool_size,
             )
     finally:
         await db.stop()

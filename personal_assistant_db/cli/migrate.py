@@ -1,9 +1,10 @@
 """``pa-db migrate``: status, apply, rollback, verify, lint, assess, unlock.
 
-The database comes from ``DATABASE_URL`` (through ``Settings.from_env``, so ``DB_MIGRATE_*``
-timeouts apply) or from ``--database URL``. Every subcommand accepts ``--json``. Exit codes:
-0 done / clean, 1 the check found problems (drift, lint findings, verify problems), 2 bad input or
-the command could not run (nothing was partially applied).
+The database comes from ``--database URL``, else ``DATABASE_MIGRATE_URL``, else ``DATABASE_URL``
+(through ``Settings.from_env``, so ``DB_MIGRATE_*`` timeouts apply). A ``DATABASE_URL`` through
+PgBouncer in transaction mode (``DB_POOLER=pgbouncer-transaction``) is refused. Every subcommand
+accepts ``--json``. Exit codes: 0 done / clean, 1 the check found problems (drift, lint findings,
+verify problems), 2 bad input or the command could not run (nothing was partially applied).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from ..errors import ConfigurationError, MigrationError
 from ..migrate import apply, assess, lint, rollback, status, unlock, verify
 from ..migrate.impact import as_rows
 from ..migrate.runner import describe
-from ..migrate.target import Target, target_of
+from ..migrate.target import Target, refuse_transaction_pooler, target_of
 from ..settings import Settings
 
 __all__ = ["configure", "run"]
@@ -62,13 +63,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def _target(args: argparse.Namespace) -> Target:
     environ = dict(os.environ)
-    if args.database:
+    if args.database:  # the URL given on the command line is the one to use, as it is
         environ["DATABASE_URL"] = args.database
+        environ.pop("DATABASE_MIGRATE_URL", None)
+        environ.pop("DB_POOLER", None)
     settings = Settings.from_env(environ)
     if args.schema:
-        query = {**settings.sync_url.query, "schema": args.schema}
+        refuse_transaction_pooler(settings)
+        query = {**settings.migrate_sync_url.query, "schema": args.schema}
         return target_of(
-            settings.sync_url.set(query=query),
+            settings.migrate_sync_url.set(query=query),
             lock_timeout_ms=settings.migrate_lock_timeout_ms,
             statement_timeout_ms=settings.migrate_statement_timeout_ms,
         )

@@ -9,6 +9,7 @@ from dataclasses import fields
 
 from ..errors import ConfigurationError
 from ..settings import Settings
+from ..urls import render_url
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -28,8 +29,10 @@ def run(args: argparse.Namespace) -> int:
     shown = {
         f.name: getattr(settings, f.name) for f in fields(settings) if f.repr and f.name != "url"
     }
+    migrate = settings.migrate_url
     shown = {
         "url": settings.safe_url,
+        "migrate_url": render_url(migrate) if migrate else None,
         **shown,
         "health_token": "***" if settings.health_token else None,
     }

@@ -29,7 +29,7 @@ from .indexes import (
     unused_findings,
 )
 from .owned import OwnedIndex, owned_index_names, read_owned_schemas
-from .pool_advice import PoolInputs, pool_advice
+from .pool_advice import PGBOUNCER_MAX_CLIENT_CONN, PoolInputs, pool_advice, pooler_advice
 from .server import (
     checkpoint_findings,
     connection_findings,
@@ -112,12 +112,16 @@ async def analyze(
     since_reset: bool = False,
     slow_ms: float = 500.0,
     tables: TableThresholds | None = None,
+    pooler: str = "none",
+    pooler_max_client_conn: int = PGBOUNCER_MAX_CLIENT_CONN,
+    pooler_pool_size: int | None = None,
 ) -> Report:
     """Run every analysis on ``conn`` (a SQLAlchemy AsyncConnection, not in AUTOCOMMIT).
 
     ``since_reset`` judges unused indexes even when the statistics cover less than
     ``MIN_STATS_DAYS`` days (otherwise they are INFO). ``pool`` (``db.pool_stats()``) turns the
-    pool-sizing formula into advice corrected by observed waits and timeouts.
+    pool-sizing formula into advice corrected by observed waits and timeouts. ``pooler``
+    (``DB_POOLER``) and PgBouncer's ``max_client_conn``/pool size add the pooler's limits.
     """
     if workers < 1:
         raise ValueError(f"workers: expected a whole number >= 1, got {workers!r}")
@@ -212,21 +216,24 @@ async def analyze(
             )
             s.findings += connection_findings(conns, max_conn, reserved)
             cores = server_cores or os.cpu_count() or 1
-            s.findings.append(
-                pool_advice(
-                    PoolInputs(
-                        max_connections=max_conn,
-                        reserved=reserved,
-                        others=total - ours if application_name else total,
-                        workers=workers,
-                        cores=cores,
-                        cores_known=server_cores is not None,
-                        configured_size=pool_size,
-                        configured_overflow=max_overflow,
-                        stats=pool,
-                    )
-                )
+            inputs = PoolInputs(
+                max_connections=max_conn,
+                reserved=reserved,
+                others=total - ours if application_name else total,
+                workers=workers,
+                cores=cores,
+                cores_known=server_cores is not None,
+                configured_size=pool_size,
+                configured_overflow=max_overflow,
+                stats=pool,
+                pooler=pooler,
+                pooler_max_client_conn=pooler_max_client_conn,
+                pooler_pool_size=pooler_pool_size,
             )
+            s.findings.append(pool_advice(inputs))
+            behind = pooler_advice(inputs)
+            if behind is not None:
+                s.findings.append(behind)
     facts["unreadable"] = s.failed
     ordered = sorted(s.findings, key=lambda f: (-f.severity, f.analysis, f.object))
     return Report(findings=tuple(ordered), facts=facts)

@@ -10,6 +10,9 @@ and bounded by what the server can give each worker.
   server's real cores nor the app's query mix;
 - limit: ``max_connections - superuser_reserved - connections held by others - headroom`` split
   across the workers. Advice above that limit says so instead of recommending it.
+- behind PgBouncer (``DB_POOLER``): the app's pools are the pooler's *clients*, so
+  ``capacity x workers`` is checked against its ``max_client_conn`` and the pooler's own server
+  pool against the server's budget (``pooler_advice``).
 """
 
 from __future__ import annotations
@@ -20,10 +23,11 @@ from dataclasses import dataclass
 from ..pool import PoolStats
 from .findings import Finding, Severity
 
-__all__ = ["PoolInputs", "pool_advice"]
+__all__ = ["PGBOUNCER_MAX_CLIENT_CONN", "PoolInputs", "pool_advice", "pooler_advice"]
 
 SLOW_WAIT_S = 0.05
 HEADROOM = 3  # connections kept free for migrations, psql and monitoring
+PGBOUNCER_MAX_CLIENT_CONN = 100  # PgBouncer's default
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,55 @@ class PoolInputs:
     configured_size: int
     configured_overflow: int
     stats: PoolStats | None
+    pooler: str = "none"  # DB_POOLER
+    pooler_max_client_conn: int = PGBOUNCER_MAX_CLIENT_CONN
+    pooler_pool_size: int | None = None  # server connections PgBouncer may open (pool + reserve)
+
+
+def pooler_advice(p: PoolInputs) -> Finding | None:
+    """Behind PgBouncer: client connections vs ``max_client_conn``, its pool vs the server."""
+    if p.pooler == "none":
+        return None
+    capacity = p.stats.capacity if p.stats else p.configured_size + p.configured_overflow
+    clients = capacity * p.workers
+    budget = p.max_connections - p.reserved - p.others - HEADROOM
+    evidence: dict[str, int | float | str | bool | None] = {
+        "pooler": p.pooler,
+        "client_connections": clients,
+        "max_client_conn": p.pooler_max_client_conn,
+        "pooler_pool_size": p.pooler_pool_size,
+        "server_budget": budget,
+    }
+    problems = []
+    if clients > p.pooler_max_client_conn:
+        problems.append(
+            f"{p.workers} workers x capacity {capacity} = {clients} client connections exceed "
+            f"PgBouncer's max_client_conn {p.pooler_max_client_conn}"
+        )
+    if p.pooler_pool_size is not None and p.pooler_pool_size > budget:
+        problems.append(
+            f"PgBouncer's {p.pooler_pool_size} server connections exceed what the server has "
+            f"free ({budget})"
+        )
+    if not problems:
+        return Finding(
+            Severity.INFO,
+            "pooler_sizing",
+            "pool",
+            f"{clients} client connections through PgBouncer ({p.pooler}), within "
+            f"max_client_conn {p.pooler_max_client_conn}",
+            evidence,
+            "",
+        )
+    return Finding(
+        Severity.WARNING,
+        "pooler_sizing",
+        "pool",
+        "; ".join(problems),
+        evidence,
+        f"max_client_conn >= {clients} in pgbouncer.ini, or lower DB_POOL_SIZE/DB_MAX_OVERFLOW; "
+        "default_pool_size x databases x users within the server's free connections",
+    )
 
 
 def pool_advice(p: PoolInputs) -> Finding:
@@ -123,7 +176,7 @@ def pool_advice(p: PoolInputs) -> Finding:
             evidence,
             action,
         )
-    if capacity * p.workers > budget:
+    if capacity * p.workers > budget and p.pooler == "none":  # a pooler: pooler_advice
         return Finding(
             Severity.WARNING,
             "pool_sizing",

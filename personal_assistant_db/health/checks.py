@@ -111,7 +111,13 @@ class DatabaseCheck:
             observed_value=round(seconds * 1000, 3),
             observed_unit="ms",
             component_type=self.component_type,
-            details={"server_version": version, "path": "reserved" if on_reserved else "pool"},
+            # pooler: the path to the server, "none" (direct) or the PgBouncer mode (DB_POOLER);
+            # path: the pool, or the reserved connection while the pool is saturated.
+            details={
+                "server_version": version,
+                "pooler": self.db.settings.pooler,
+                "path": "reserved" if on_reserved else "pool",
+            },
         )
 
 

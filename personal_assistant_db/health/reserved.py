@@ -75,11 +75,10 @@ class ReservedConnection:
             params.pop(key, None)
         params.update(self.db.settings.asyncpg_connect_args())
         name = self.db.settings.application_name.encode()[:55].decode(errors="ignore")
-        params["server_settings"] = {
-            **params["server_settings"],
-            "application_name": f"{name}/health",
-            "statement_timeout": str(max(1, int(budget * 1000))),
-        }
+        server_settings = {**params["server_settings"], "application_name": f"{name}/health"}
+        if "statement_timeout" in server_settings:  # direct only: PgBouncer refuses it at startup
+            server_settings["statement_timeout"] = str(max(1, int(budget * 1000)))
+        params["server_settings"] = server_settings
         params["timeout"] = budget
         params.pop("command_timeout", None)  # every call passes its own timeout
         conn = await asyncpg.connect(**params)

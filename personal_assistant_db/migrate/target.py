@@ -25,7 +25,14 @@ from ..retry import connect_hint
 from ..settings import Settings
 from ..urls import UrlError, parse_database_url, render_url, to_sync
 
-__all__ = ["APPLICATION_NAME", "Source", "Target", "scratch_database", "target_of"]
+__all__ = [
+    "APPLICATION_NAME",
+    "Source",
+    "Target",
+    "refuse_transaction_pooler",
+    "scratch_database",
+    "target_of",
+]
 
 APPLICATION_NAME = "pa-db-migrate"
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
@@ -121,6 +128,18 @@ Source = Settings | str | URL | Target
 """Anything a migration command accepts as where to go."""
 
 
+def refuse_transaction_pooler(settings: Settings) -> None:
+    """Migrations never run through PgBouncer in transaction mode: their session settings
+    (lock_timeout, statement_timeout) and non-transactional steps would land on whichever server
+    connection comes next. DATABASE_MIGRATE_URL names the direct way in."""
+    if settings.pooler == "pgbouncer-transaction" and settings.migrate_url is None:
+        raise MigrationError(
+            "DATABASE_URL goes through PgBouncer in transaction mode "
+            "(DB_POOLER=pgbouncer-transaction), where migrations cannot run: set "
+            "DATABASE_MIGRATE_URL to a direct PostgreSQL URL (or pass --database URL)"
+        )
+
+
 def target_of(
     settings_or_url: Source,
     *,
@@ -136,7 +155,8 @@ def target_of(
         lock = settings_or_url.lock_timeout_ms
         statement = settings_or_url.statement_timeout_ms
     elif isinstance(settings_or_url, Settings):
-        url = settings_or_url.sync_url
+        refuse_transaction_pooler(settings_or_url)
+        url = settings_or_url.migrate_sync_url
         lock = settings_or_url.migrate_lock_timeout_ms
         statement = settings_or_url.migrate_statement_timeout_ms
     else:
