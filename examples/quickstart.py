@@ -33,4 +33,5 @@ app = Starlette(
     # Mount never runs a sub-app's lifespan, so the app runs db's. With one of your own:
     # lifespan=combine_lifespans(db.lifespan, your_lifespan)
     lifespan=db.lifespan,
+    exception_handlers=db.exception_handlers(),  # pool timeout, database down/restarting -> 503
 )

@@ -1,9 +1,12 @@
 """Database: the one owner of the one AsyncEngine.
 
-``start()`` creates the engine with a measuring pool, connects with retry (exponential backoff,
-full jitter, one total deadline), warms up N connections, and in ``degraded`` mode keeps
-reconnecting in the background instead of failing. ``stop()`` disposes the engine. Both are
-idempotent. ``lifespan`` wraps them for Starlette and yields state under ``STATE_KEY``.
+``start()`` creates the engine with a measuring pool and client-side bounds (bounds.py), connects
+with retry (exponential backoff, full jitter, one total deadline) and warms up N connections. In
+``degraded`` mode it never blocks: it connects in the background (waiting at most
+``DB_DEGRADED_START_WAIT`` for the first attempt, so bad credentials still fail at once) and the
+host serves, with readiness failing, until the database answers. ``stop()`` disposes the
+engine. Both are idempotent. ``lifespan`` wraps them for Starlette and yields state under
+``STATE_KEY``.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from .replicas.node import Node
 from .replicas.replica_set import ReplicaSet
 from .retry import describe, is_transient
 from .settings import Settings
+from .unavailable import CauseLog, Handler, exception_handlers
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -58,6 +62,9 @@ class Database(StatementMethods):
         self.meter = PoolMeter()
         self.meter.ping_bypass = settings.pool_ping_bypass_ms / 1000
         self.meter.on_timeout.append(self._log_pool_timeout)
+        #: Rate-limited log of transient failures served as 503 (unavailable.py).
+        self.unavailable_log = CauseLog(settings.error_log_interval)
+        self._pool_timeout_log = CauseLog(settings.error_log_interval, event="db.pool.timeout")
         self._engine: AsyncEngine | None = None
         self._ready = False
         self._lock = asyncio.Lock()
@@ -144,6 +151,11 @@ class Database(StatementMethods):
         self.engine  # noqa: B018 - raises DatabaseNotStarted before start()
         return await self.replicas.run_read(work)
 
+    def exception_handlers(self) -> dict[Any, Handler]:
+        """``Starlette(exception_handlers=db.exception_handlers())``: transient database failures
+        become 503 + Retry-After + problem+json; anything else stays a 500 (unavailable.py)."""
+        return exception_handlers(self)
+
     def health_app(self, **kwargs: Any) -> Starlette:
         """The /health Starlette app for this database: ``health.health_app(self, **kwargs)``."""
         from .health import health_app
@@ -160,20 +172,14 @@ class Database(StatementMethods):
             self._engine = self._create_engine()
             for hook in self._on_start:
                 await _call(hook, self)
-            try:
-                await self._connect_with_retry(self.settings.connect_retry_deadline)
-            except ConnectTimeout as exc:
-                if self.settings.startup_mode != "degraded":
+            if self.settings.startup_mode == "degraded":
+                await self._start_degraded()
+            else:
+                try:
+                    await self._connect_with_retry(self.settings.connect_retry_deadline)
+                except BaseException:
                     await self._dispose()
                     raise
-                log.warning("db.degraded", cause=exc.cause, url=self.settings.safe_url)
-                self._reconnect = asyncio.create_task(
-                    self._reconnect_forever(), name="pa-db-reconnect"
-                )
-            except BaseException:
-                await self._dispose()
-                raise
-            else:
                 await self._warm_up()
                 self._ready = True
             await self.replicas.start()
@@ -193,11 +199,7 @@ class Database(StatementMethods):
         async with self._lock:
             if self._engine is None:
                 return
-            if self._reconnect is not None:
-                self._reconnect.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._reconnect
-                self._reconnect = None
+            await self._stop_reconnect()
             for hook in self._on_stop:
                 await _call(hook, self)
             await self._dispose()
@@ -279,7 +281,34 @@ class Database(StatementMethods):
             f"(DB_CONNECT_RETRY_DEADLINE={deadline:g}s)",
         )
 
-    async def _reconnect_forever(self) -> None:
+    async def _start_degraded(self) -> None:
+        """Connect in the background; wait for the first attempt at most DB_DEGRADED_START_WAIT
+        (a fatal first error, such as bad credentials, still fails the start)."""
+        first: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
+        self._reconnect = asyncio.create_task(self._reconnect_forever(first), name="pa-db-connect")
+        await asyncio.wait({first}, timeout=self.settings.degraded_start_wait)  # never a cancel
+        error = first.result() if first.done() else None
+        if error is not None and not is_transient(error):
+            await self._stop_reconnect()
+            await self._dispose()
+            cause, hint = describe(error)
+            raise ConnectFatal(
+                f"could not connect to {self.settings.safe_url}: {hint}", cause=cause
+            ) from None
+        if not self._ready:
+            cause = describe(error)[0] if error is not None else "still connecting"
+            log.warning("db.degraded", cause=cause, url=self.settings.safe_url)
+
+    async def _stop_reconnect(self) -> None:
+        if self._reconnect is not None:
+            self._reconnect.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reconnect
+            self._reconnect = None
+
+    async def _reconnect_forever(
+        self, first: asyncio.Future[BaseException | None] | None = None
+    ) -> None:
         s = self.settings
         attempt = 0
         while True:
@@ -287,6 +316,8 @@ class Database(StatementMethods):
             try:
                 await self._probe()
             except Exception as exc:
+                if first is not None and not first.done():
+                    first.set_result(exc)
                 if not is_transient(exc):
                     log.error("db.reconnect.failed", cause=describe(exc)[0], hint=describe(exc)[1])
                 cap = min(s.connect_retry_max, s.connect_retry_initial * 2**attempt)
@@ -294,7 +325,10 @@ class Database(StatementMethods):
                 continue
             await self._warm_up()
             self._ready = True
-            log.info("db.recovered", attempts=attempt)
+            if first is not None and not first.done():
+                first.set_result(None)
+            if attempt > 1 or first is None:
+                log.info("db.recovered", attempts=attempt)
             return
 
     async def _warm_up(self) -> None:
@@ -305,8 +339,14 @@ class Database(StatementMethods):
         engine = self.engine
         conns = [engine.connect() for _ in range(count)]
         results = await asyncio.gather(*(c.start() for c in conns), return_exceptions=True)
-        opened = sum(1 for r in results if not isinstance(r, BaseException))
-        await asyncio.gather(*(c.close() for c in conns))
+        started = [
+            c for c, r in zip(conns, results, strict=True) if not isinstance(r, BaseException)
+        ]
+        await asyncio.gather(*(c.close() for c in started))  # never close one that did not start
+        opened = len(started)
+        failed = [r for r in results if isinstance(r, BaseException)]
+        if failed:
+            log.warning("db.warmup.failed", count=len(failed), cause=describe(failed[0])[0])
         log.info(
             "db.warmup",
             requested=count,
@@ -316,7 +356,8 @@ class Database(StatementMethods):
 
     def _log_pool_timeout(self) -> None:
         if self._engine is not None:
-            log.warning("db.pool.timeout", **self.pool_stats().as_dict())
+            stats = self.pool_stats().as_dict()
+            self._pool_timeout_log.record("pool_timeout", **stats)
 
 
 async def _call(hook: Hook, db: Database) -> None:

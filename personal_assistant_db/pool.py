@@ -2,10 +2,13 @@
 
 SQLAlchemy fires no event before a checkout, so ``MeasuredPool`` times ``connect()`` itself:
 how long callers wait, how many wait right now, and how many gave up (pool timeouts). Pool events
-count connections created, closed and invalidated, and whether a checkout reused an open
-connection (efficiency). The ping bypass window (``DB_POOL_PING_BYPASS_MS``, HikariCP's
-``aliveBypassWindowMs``) hands out a connection returned less than that long ago without the
-pre-ping. Counters live in a ``PoolMeter`` owned by the Database, because
+count connections created, closed, invalidated and re-opened on a slot that had one before
+(reconnects), and whether a checkout reused an open connection (efficiency). ``idle``/``open``
+count live connections only: a slot whose connection was invalidated goes back to the pool empty,
+so ``checkedin()`` alone overcounts; ``created - closed`` is what the server sees. The ping
+bypass window (``DB_POOL_PING_BYPASS_MS``, HikariCP's ``aliveBypassWindowMs``) hands out a
+connection returned less than that long ago without the pre-ping. Counters live in a
+``PoolMeter`` owned by the Database, because
 ``engine.dispose()`` replaces the pool object; ``bind_pool_class`` bakes the meter into a
 subclass so that the replacement keeps counting into the same place.
 """
@@ -23,6 +26,8 @@ from sqlalchemy.engine import URL, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry, PoolProxiedConnection
 
+from .bounds import install_bounds
+
 if TYPE_CHECKING:
     from .settings import Settings
 
@@ -30,6 +35,7 @@ __all__ = ["MeasuredPool", "PoolMeter", "PoolStats", "bind_pool_class", "create_
 
 _FRESH = "pa_db_fresh"
 _CHECKED_OUT_AT = "pa_db_checked_out_at"
+_HAD_CONNECTION = "pa_db_had_connection"
 _RETURNED_AT = "pa_db_returned_at"
 
 
@@ -59,6 +65,7 @@ class PoolStats:
     created: int
     closed: int
     invalidated: int
+    reconnects: int = 0
     read_retries: int = 0
 
     @property
@@ -103,6 +110,8 @@ class PoolMeter:
         self.created = 0
         self.closed = 0
         self.invalidated = 0
+        self.reconnects = 0
+        self.timeout_times: deque[float] = deque(maxlen=window)  # time.monotonic() of each
         #: Reads retried on a fresh connection after a disconnect (the fast path's read retry).
         self.read_retries = 0
         #: Seconds: a connection returned less than this long ago skips the pre-ping (0: never).
@@ -121,17 +130,24 @@ class PoolMeter:
         for hook in self.on_wait:
             hook(seconds)
 
+    def timeouts_within(self, seconds: float) -> int:
+        """Checkout timeouts in the last ``seconds``."""
+        since = time.monotonic() - seconds
+        return sum(1 for t in self.timeout_times if t >= since)
+
     def snapshot(self, pool: Any) -> PoolStats:
         waits = sorted(self.waits)
         # checkedout() also counts slots whose connection is still being created; those callers
         # are waiting, not using.
         used = pool.checkedout() - self.creating
+        # Live connections only: slots whose connection was invalidated sit in the pool empty.
+        idle = max(0, min(pool.checkedin(), self.created - self.closed - used))
         size = pool.size()
         return PoolStats(
             size=size,
             max_overflow=pool._max_overflow,
             used=used,
-            idle=pool.checkedin(),
+            idle=idle,
             overflow_in_use=max(0, used - size),
             waiting=self.waiting,
             checkouts=self.checkouts,
@@ -143,6 +159,7 @@ class PoolMeter:
             created=self.created,
             closed=self.closed,
             invalidated=self.invalidated,
+            reconnects=self.reconnects,
             read_retries=self.read_retries,
         )
 
@@ -160,6 +177,9 @@ class PoolMeter:
         info = record.record_info
         if info is not None:
             info[_FRESH] = True
+            if _HAD_CONNECTION in info:  # record_info outlives the record's connections
+                self.reconnects += 1
+            info[_HAD_CONNECTION] = True
 
     def _on_close(self, dbapi_conn: Any, record: ConnectionPoolEntry) -> None:
         self.closed += 1
@@ -190,6 +210,7 @@ class MeasuredPool(AsyncAdaptedQueuePool):
             meter.waiting -= 1
             meter.record_wait(time.perf_counter() - started)
             meter.timeouts += 1
+            meter.timeout_times.append(time.monotonic())
             for on_timeout in meter.on_timeout:
                 on_timeout()
             raise
@@ -276,4 +297,5 @@ def create_measured_engine(
         connect_args=connect_args,
     )
     meter.attach(engine.sync_engine)
+    install_bounds(engine.sync_engine, ping_timeout=s.ping_timeout)
     return engine

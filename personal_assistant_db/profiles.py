@@ -6,7 +6,12 @@ from typing import Any
 
 from .environment import ReadYourWrites
 
-__all__ = ["PROFILES"]
+__all__ = ["COMMAND_TIMEOUT_MARGIN", "PROFILES", "derived_defaults"]
+
+#: DB_COMMAND_TIMEOUT, unless set, is DB_STATEMENT_TIMEOUT_MS plus this margin (seconds): the
+#: server's statement_timeout fires first on a live server (a clean error, the connection stays
+#: usable); the driver's bound fires only when the server cannot answer at all (a frozen backend).
+COMMAND_TIMEOUT_MARGIN = 1.0
 
 # Defaults per profile. Sizing: HikariCP's formula, connections = cores * 2 + spindles, gives
 # about 10 for a 4-core database server; production allows 10 more as overflow for bursts.
@@ -52,3 +57,15 @@ PROFILES: dict[str, dict[str, Any]] = {
         "read_your_writes": ReadYourWrites("lsn"),
     },
 }
+
+
+def derived_defaults(values: dict[str, Any]) -> dict[str, Any]:
+    """Defaults computed from other settings, for the ones not set explicitly (``values`` holds
+    the profile's defaults, the environment's values and the overrides)."""
+    derived: dict[str, Any] = {}
+    if "command_timeout" not in values:
+        statement_ms = values.get("statement_timeout_ms", 0)
+        derived["command_timeout"] = (
+            statement_ms / 1000 + COMMAND_TIMEOUT_MARGIN if statement_ms else 0.0
+        )
+    return derived

@@ -1,21 +1,34 @@
-"""Which connection errors are worth retrying, and the safe words to report them with.
+"""Which database errors are transient, which mean the connection is gone, and safe words for them.
 
 SQLAlchemy 2.0 passes some asyncpg errors through raw and wraps others in ``DBAPIError``
-(2.1 wraps more of them), so the chain of causes is walked for an SQLSTATE or an OSError.
+(2.1 wraps more of them), so the chain of causes is walked for an SQLSTATE, an OSError or a
+driver error class.
+
+- ``is_transient``: worth retrying (connect retry, and the reads the fast path retries).
+- ``is_disconnect``: the connection itself is unusable: discard it (invalidate) and use a new one.
+- ``unavailable_cause``: why the database cannot serve right now, as a short label the HTTP
+  layer maps to ``503`` (``pool_timeout``, ``restarting``, ``unavailable``, ``timeout``), or None
+  for anything that may be a bug (it stays a ``500``).
+- ``describe``: (cause class name, a safe hint); never the server's own message text.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Literal
 
 __all__ = [
     "CONNECT_HINTS",
+    "Unavailable",
     "connect_hint",
     "describe",
     "is_disconnect",
     "is_transient",
     "sqlstate_of",
+    "unavailable_cause",
 ]
+
+Unavailable = Literal["pool_timeout", "restarting", "unavailable", "timeout"]
 
 # too many connections, out of memory, server shutting down / starting up, connection failures
 TRANSIENT_SQLSTATES = frozenset(
@@ -23,9 +36,12 @@ TRANSIENT_SQLSTATES = frozenset(
 )
 # admin/crash shutdown and connection exceptions: the session is gone
 _DISCONNECT_SQLSTATES = frozenset({"57P01", "57P02", "08000", "08003", "08006"})
+_RESTART_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
+_QUERY_CANCELED = "57014"  # statement_timeout (or pg_cancel_backend)
 # asyncpg while the server restarts: "cannot switch to state 12; another operation (2) is in
 # progress" comes as InternalClientError instead of a disconnect (FIELD_NOTES, issue 11).
 _DRIVER_DISCONNECTS = frozenset({"ConnectionDoesNotExistError", "InternalClientError"})
+_DRIVER_MODULES = ("asyncpg", "sqlalchemy", "personal_assistant_db")
 #: The one table of connect hints, used by the app's startup and by ``pa-db migrate``; ``{url}``
 #: names where the URL came from (DATABASE_URL, --database ...).
 CONNECT_HINTS = {
@@ -101,18 +117,51 @@ def is_disconnect(exc: BaseException) -> bool:
 
 
 def is_transient(exc: BaseException) -> bool:
-    """True for refused/reset connections, timeouts, and SQLSTATEs of a busy/restarting server."""
+    """True for refused/reset connections, timeouts, disconnects, and SQLSTATEs of a
+    busy/restarting server."""
     code = sqlstate_of(exc)
     if code is not None:
         return code in TRANSIENT_SQLSTATES
-    for item in _chain(exc):
-        if isinstance(item, OSError | TimeoutError):
+    if is_disconnect(exc):
+        return True
+    return any(isinstance(item, OSError | TimeoutError) for item in _chain(exc))
+
+
+def _raised_by_driver(exc: BaseException) -> bool:
+    """A raw OSError/TimeoutError counts only when asyncpg or SQLAlchemy raised it (a host's own
+    socket error to, say, a cache is not a database outage)."""
+    tb = exc.__traceback__
+    while tb is not None:
+        module = tb.tb_frame.f_globals.get("__name__", "")
+        if isinstance(module, str) and module.startswith(_DRIVER_MODULES):
             return True
-        if type(item).__name__ in {"ConnectionDoesNotExistError", "InterfaceError"} and (
-            "closed" in str(item) or "connection" in str(item).lower()
-        ):
-            return True
+        tb = tb.tb_next
     return False
+
+
+def unavailable_cause(exc: BaseException) -> Unavailable | None:
+    """Why the database cannot serve right now, or None when ``exc`` may be a bug."""
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    if isinstance(exc, PoolTimeout):
+        return "pool_timeout"
+    code = sqlstate_of(exc)
+    if code in _RESTART_SQLSTATES:
+        return "restarting"
+    if code == _QUERY_CANCELED:
+        return "timeout"
+    if code is not None:
+        return "unavailable" if code in TRANSIENT_SQLSTATES else None
+    chain = list(_chain(exc))
+    if any(type(i).__name__ == "InternalClientError" and _driver_disconnect(i) for i in chain):
+        return "restarting"
+    if is_disconnect(exc) and (not isinstance(exc, OSError) or _raised_by_driver(exc)):
+        return "unavailable"
+    for item in chain:
+        if isinstance(item, OSError) and (item is not exc or _raised_by_driver(exc)):
+            # TimeoutError is an OSError: asyncpg's command_timeout, or a connect timeout
+            return "timeout" if isinstance(item, TimeoutError) else "unavailable"
+    return None
 
 
 def connect_hint(exc: BaseException, url: str = "DATABASE_URL") -> str:

@@ -33,7 +33,7 @@ from .environment import (
 )
 from .errors import ConfigurationError, SettingProblem
 from .pooler import transaction_pooling_args
-from .profiles import PROFILES
+from .profiles import PROFILES, derived_defaults
 from .urls import looks_secret, render_url, to_sync
 
 __all__ = ["MAX_HISTORY_SNAPSHOTS", "PROFILES", "Settings"]
@@ -91,7 +91,17 @@ class Settings:
         "DB_CONNECT_TIMEOUT", decimal(0, strict=True), "seconds > 0, e.g. 10", default=10.0
     )
     command_timeout: float = _var(
-        "DB_COMMAND_TIMEOUT", decimal(0), "seconds (0 = none), e.g. 60", default=0.0
+        "DB_COMMAND_TIMEOUT",
+        decimal(0),
+        "seconds (0 = none), e.g. 31 (default: DB_STATEMENT_TIMEOUT_MS + 1 s)",
+        default=0.0,
+    )
+    ping_timeout: float = _var(
+        "DB_PING_TIMEOUT", decimal(0, strict=True), "seconds > 0", default=1.0
+    )
+    retry_after: int = _var("DB_RETRY_AFTER", whole(0), "whole seconds >= 0, e.g. 1", default=1)
+    error_log_interval: float = _var(
+        "DB_ERROR_LOG_INTERVAL", decimal(0), "seconds >= 0, e.g. 5", default=5.0
     )
     statement_timeout_ms: int = _var(
         "DB_STATEMENT_TIMEOUT_MS", whole(0), "milliseconds (0 = none), e.g. 30000", default=30_000
@@ -117,6 +127,9 @@ class Settings:
     connect_retry_max: float = _var(
         "DB_CONNECT_RETRY_MAX", decimal(0, strict=True), "seconds > 0, e.g. 5", default=5.0
     )
+    degraded_start_wait: float = _var(
+        "DB_DEGRADED_START_WAIT", decimal(0), "seconds >= 0, e.g. 0.5", default=0.5
+    )
     warmup_connections: int = _var(
         "DB_WARMUP_CONNECTIONS", whole(0), "a whole number >= 0, at most DB_POOL_SIZE", default=2
     )
@@ -131,6 +144,9 @@ class Settings:
     )
     health_checkout_timeout: float = _var(
         "DB_HEALTH_CHECKOUT_TIMEOUT", decimal(0, strict=True), "seconds > 0, e.g. 0.2", default=0.2
+    )
+    health_pool_window: float = _var(
+        "DB_HEALTH_POOL_WINDOW", decimal(0, strict=True), "seconds > 0, e.g. 10", default=10.0
     )
     health_ttl: float = _var("DB_HEALTH_TTL", decimal(0), "seconds >= 0, e.g. 1", default=1.0)
     health_fail_ttl: float = _var(
@@ -235,6 +251,7 @@ class Settings:
                     SettingProblem(name, f"invalid value {shown}", f.metadata["expected"])
                 )
         values.update(overrides)
+        values.update(derived_defaults(values))
         warn_unknown(env, known_variables())
         if problems:
             raw = (raw_url, raw_migrate, *raw_replicas.split(","))

@@ -95,6 +95,35 @@ async def test_missing_database_fails_at_once_without_retry(server_url: str) -> 
     assert not db.started
 
 
+async def test_degraded_start_still_fails_at_once_on_a_fatal_error(server_url: str) -> None:
+    """Degraded mode waits for nothing, except to learn that retrying cannot help."""
+    env = {"DATABASE_URL": with_database(server_url, "pa_no_such_db"), "DB_ENV": "test"}
+    db = Database.from_env(env, startup_mode="degraded")
+    with pytest.raises(ConnectFatal, match="database does not exist"):
+        await db.start()
+    assert not db.started
+
+
+async def test_degraded_start_returns_before_a_black_hole_answers(silent_port: int) -> None:
+    """A server that never answers: start() waits DB_DEGRADED_START_WAIT, not the connect timeout
+    (10 s) or the retry deadline (30 s); the app is started and not ready."""
+    url = f"postgresql://postgres@127.0.0.1:{silent_port}/postgres"
+    db = Database.from_env(
+        {"DATABASE_URL": url, "DB_ENV": "production"},
+        startup_mode="degraded",
+        warmup_connections=0,
+        degraded_start_wait=0.2,
+    )
+    began = time.perf_counter()
+    await db.start()
+    try:
+        took = time.perf_counter() - began
+        assert db.started and not db.ready
+        assert took < db.settings.connect_timeout  # bounded by the start wait, not a connect
+    finally:
+        await db.stop()
+
+
 def test_wrong_password_fails_at_once_and_never_shows_it(postgres_bindir: Path | None) -> None:
     server = ThrowawayServer(password=CANARY, bindir=postgres_bindir)
     server.start()

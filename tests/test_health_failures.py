@@ -50,13 +50,14 @@ async def client(health: Starlette) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-def backends(db: Database) -> int:
-    """Server-side connections of this app (pg_stat_activity, by application_name and db)."""
+def backends(db: Database, suffix: str = "") -> int:
+    """Server-side connections of this app (pg_stat_activity, by application_name and db);
+    ``suffix="/health"`` counts the health probe's reserved connection instead."""
     url = db.settings.url
     with psycopg.connect(plain_url(url.render_as_string(hide_password=False))) as conn:
         row = conn.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s AND datname = %s",
-            (db.settings.application_name, url.database),
+            (db.settings.application_name + suffix, url.database),
         ).fetchone()
     assert row is not None
     return int(row[0])
@@ -69,9 +70,11 @@ async def settle(db: Database) -> None:
         await asyncio.sleep(0.1)
 
 
-async def test_exhausted_pool_answers_200_probes_within_deadline_without_leaks(
+async def test_exhausted_pool_is_ready_with_a_reason_and_still_probes_the_database(
     make_database: Callable[[], str],
 ) -> None:
+    """Saturation is load, not failure: ready 200 (``warn`` with its reason), and the database
+    probe still runs, on the reserved connection, not queued behind the pool's 30 s wait."""
     # pool_timeout=30: a probe that went through the pool's own wait would take 30 s.
     async with started(make_database(), DB_POOL_TIMEOUT="30") as db, AsyncExitStack() as held:
         conns = [await held.enter_async_context(db.connect()) for _ in range(db.settings.pool_size)]
@@ -87,17 +90,25 @@ async def test_exhausted_pool_answers_200_probes_within_deadline_without_leaks(
 
             paths = ["/health/ready", "/health/database"] * 100
             answers = await asyncio.gather(*(probe(p) for p in paths))
-        assert max(took for _, took, _ in answers) < db.settings.health_timeout
-        ready = [a for p, a in zip(paths, answers, strict=True) if p == "/health/ready"]
-        assert {code for code, _, _ in ready} == {503}
-        assert ready[0][2]["checks"]["pool:utilization"][0]["status"] == "fail"
-        database = [a for p, a in zip(paths, answers, strict=True) if p == "/health/database"]
-        assert {body["status"] for _, _, body in database} == {"warn"}  # saturated, not down
-        await held.aclose()
-        await settle(db)
+            assert max(took for _, took, _ in answers) < db.settings.health_timeout
+            ready = [a for p, a in zip(paths, answers, strict=True) if p == "/health/ready"]
+            assert {code for code, _, _ in ready} == {200}
+            pool = ready[0][2]["checks"]["pool:utilization"][0]
+            assert pool["status"] == "warn"
+            assert pool["output"].startswith("pool saturated: all 5 connections in use")
+            database = [a for p, a in zip(paths, answers, strict=True) if p == "/health/database"]
+            assert {body["status"] for _, _, body in database} == {"pass"}  # probed, not skipped
+            assert backends(db, "/health") == 1  # the reserved connection, one for all probes
+            text = await c.get("/health/ready?format=text")
+            assert "[+]pool:utilization warn: pool saturated" in text.text
+            await held.aclose()
+            await settle(db)
+            await asyncio.sleep(db.settings.health_ttl)
+            assert (await c.get("/health/database")).status_code == 200  # through the pool again
         stats = db.pool_stats()
         assert stats.used == 0
         assert backends(db) == stats.open <= stats.capacity
+        assert backends(db, "/health") == 0  # given back once the pool had room
 
 
 async def test_a_probe_past_its_deadline_is_abandoned_not_leaked(
@@ -323,7 +334,8 @@ async def test_canary_secrets_never_leak_in_any_failure_mode(
     # Each mode really failed the way it claims (the real cause is in the log, not the body).
     assert "probe failed/InvalidPasswordError" in CAUSES["bad password"]
     assert "probe failed/ConnectionRefusedError" in CAUSES["server down"]
-    assert "no connection within the checkout wait/None" in CAUSES["timeout"]
+    assert "no connection within the checkout wait/CheckoutWaitExceeded" in CAUSES["timeout"]
     assert "probe failed/gaierror" in CAUSES["no such host"]
+    assert seen.pop("pool exhausted") == {200}  # saturated is ready (warn), never a failure
     for mode, codes in seen.items():
         assert 503 in codes and 200 in codes, (mode, codes)  # ready fails, live passes

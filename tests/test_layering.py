@@ -25,6 +25,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "personal_assistant_db"
 CORE = {
     *("settings", "urls", "pool", "database", "errors", "retry", "lifespan", "logs", "_sql"),
     *("environment", "profiles", "redaction"),
+    *("bounds", "unavailable"),
     "replicas",
 }
 SUBSYSTEMS = {"health", "telemetry", "migrate", "doctor", "cli"}

@@ -199,7 +199,8 @@ def create_app(
     return Starlette(
         routes=routes,
         lifespan=combine_lifespans(db.lifespan, own_lifespan),
-        exception_handlers={BadInput: bad_input},
+        # Transient database failures -> 503 + Retry-After (problem+json); the rest stay 500.
+        exception_handlers={**db.exception_handlers(), BadInput: bad_input},
         middleware=[
             Middleware(RequestSpans, telemetry=telemetry),
             # Carries each client's last write (cookie pa_db_rw) so its next reads see it.

@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..migrate.history import migration_status
-from .probe import GuardedProbe, server_version
+from .probe import GuardedProbe, reserved_server_version, server_version
 from .replicas import component_id
 from .result import Check, CheckResult, Status, failure, worst
 
@@ -94,15 +94,18 @@ class DatabaseCheck:
 
     async def run(self) -> CheckResult:
         began = time.perf_counter()
+        reserved_before = self.probe.reserved.opened
         outcome = await self.probe.run(
             self.name,
             server_version,
             checkout_timeout=self.checkout_timeout,
             deadline=self.timeout,
+            reserved=reserved_server_version,
         )
         if isinstance(outcome, CheckResult):
             return outcome
         version, seconds = outcome
+        on_reserved = self.probe.reserved.is_open or self.probe.reserved.opened > reserved_before
         return CheckResult(
             name=self.name,
             status="pass",
@@ -110,18 +113,29 @@ class DatabaseCheck:
             observed_value=round(seconds * 1000, 3),
             observed_unit="ms",
             component_type=self.component_type,
-            # The path the probe took: "none" (direct) or the PgBouncer pool mode (DB_POOLER).
-            details={"server_version": version, "pooler": self.db.settings.pooler},
+            # pooler: the path to the server, "none" (direct) or the PgBouncer mode (DB_POOLER);
+            # path: the pool, or the reserved connection while the pool is saturated.
+            details={
+                "server_version": version,
+                "pooler": self.db.settings.pooler,
+                "path": "reserved" if on_reserved else "pool",
+            },
         )
 
 
 @dataclass
 class PoolCheck:
-    """Pool utilization: ``warn`` from ``warn_at``, ``fail`` when every slot is used.
+    """Pool health: ``fail`` only when checkouts actually time out, ``warn`` when busy.
 
-    ``node``: a replica's pool (not critical: a full replica pool sends reads elsewhere). With
-    replicas configured every pool result carries ``componentId`` (primary, replica-N) and its
-    server address, port and role in ``details``.
+    - ``fail``: at least one checkout timed out (``DB_POOL_TIMEOUT``) in the last ``window``
+      seconds (``DB_HEALTH_POOL_WINDOW``): requests are being turned away.
+    - ``warn``: every slot in use, or utilization from ``warn_at``. A saturated pool that still
+      serves everyone is load, not failure: failing readiness would move this pod's load onto
+      the others and saturate them in turn (a cascade). The ``reason`` says which.
+
+    ``node``: one database node's pool (a replica's is not critical: a full replica pool sends
+    reads elsewhere). With replicas configured every pool result carries ``componentId``
+    (primary, replica-N) and its server address, port and role in ``details``.
     """
 
     db: Database
@@ -129,6 +143,7 @@ class PoolCheck:
     timeout: float = 0.1
     critical: bool = True
     warn_at: float = 0.8
+    window: float | None = None  # default: the settings' health_pool_window
     node: Node | None = None
 
     def __post_init__(self) -> None:
@@ -146,20 +161,29 @@ class PoolCheck:
             stats = node.pool_stats() if node is not None else self.db.pool_stats()
         except Exception as exc:
             return failure(self.name, began, exc, "database not started", component_type="system")
-        details = stats.as_dict()
+        window = self.window if self.window is not None else self.db.settings.health_pool_window
+        recent = (node.meter if node is not None else self.db.meter).timeouts_within(window)
+        u = stats.utilization
+        status: Status = "pass"
+        reason: str | None = None
+        if recent:
+            status = "fail"
+            reason = f"{recent} pool checkout timeout(s) in the last {window:g}s"
+        elif stats.used >= stats.capacity:
+            status = "warn"
+            reason = (
+                f"pool saturated: all {stats.capacity} connections in use, {stats.waiting} "
+                f"waiting, wait p95 {stats.wait_p95 * 1000:.0f} ms, no timeouts"
+            )
+        elif u >= self.warn_at:
+            status = "warn"
+            reason = f"pool busy: {u:.0%} of {stats.capacity} connections in use"
+        details: dict[str, Any] = {**stats.as_dict(), "reason": reason}
+        if status == "fail":
+            details["error_class"] = "PoolTimeout"
         if node is not None:
             details.update(
                 {"role": node.role, "server.address": node.address, "server.port": node.port}
-            )
-        u = stats.utilization
-        status: Status = (
-            "fail" if stats.used >= stats.capacity else "warn" if u >= self.warn_at else "pass"
-        )
-        reason = None
-        if status != "pass":
-            reason = (
-                f"{stats.used} of {stats.capacity} connections in use, {stats.waiting} waiting"
-                + ("" if status == "fail" else f" (warn from {self.warn_at:.0%})")
             )
         return CheckResult(
             name=self.name,
@@ -177,10 +201,11 @@ class PoolCheck:
                 "capacity": stats.capacity,
                 "waitP95Ms": round(stats.wait_p95 * 1000, 3),
                 "timeouts": stats.timeouts,
+                "recentTimeouts": recent,
                 "efficiency": round(stats.efficiency, 4),
             },
-            details=details,
             reason=reason,
+            details=details,
             component_id=self.component_id,
         )
 

@@ -74,7 +74,7 @@ def render_text(report: HealthReport, *, name: str) -> bytes:
             ref = f" (error id {r.error_id})" if r.error_id else ""
             lines.append(f"[-]{r.name} failed: reason withheld{ref}")
         elif r.status == "warn":
-            lines.append(f"[+]{r.name} warn")
+            lines.append(f"[+]{r.name} warn: {r.reason}" if r.reason else f"[+]{r.name} warn")
         else:
             lines.append(f"[+]{r.name} ok")
     verdict = "failed" if report.status == "fail" else "passed"

@@ -62,21 +62,30 @@ class Check(Protocol):
 
 
 def failure(
-    name: str, began: float, exc: BaseException | None, reason: str, **kw: Any
+    name: str,
+    began: float,
+    exc: BaseException | None,
+    reason: str,
+    *,
+    error_class: str | None = None,
+    **kw: Any,
 ) -> CheckResult:
     """A ``fail`` result with a fresh correlation id; the real cause goes to the log only.
 
-    ``reason`` must be the package's (or host's) own fixed text: it is shown publicly."""
+    ``reason`` must be the package's (or host's) own fixed text: it is shown publicly.
+    ``error_class`` names the cause for the log when there is no exception (a check that
+    reported fail, a missed deadline)."""
     error_id = uuid.uuid4().hex[:12]
+    cls = type(exc).__name__ if exc else error_class
     log.warning(
         "health.check.failed",
         check=name,
         error_id=error_id,
         reason=reason,
-        error_class=type(exc).__name__ if exc else None,
+        error_class=cls,
         error=str(exc)[:500] if exc else None,
     )
-    details = {"reason": reason, "error_class": type(exc).__name__ if exc else None}
+    details = {"reason": reason, "error_class": cls}
     return CheckResult(
         name=name,
         status="fail",

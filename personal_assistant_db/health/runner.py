@@ -121,7 +121,9 @@ class HealthRunner:
         done, _ = await asyncio.wait({flight}, timeout=max(0.0, budget))
         if done:
             return flight.result()
-        late = failure(check.name, began, None, "check deadline exceeded")
+        late = failure(
+            check.name, began, None, "check deadline exceeded", error_class="DeadlineExceeded"
+        )
         return replace(late, component_id=getattr(check, "component_id", None))
 
     async def _fly(self, check: Check, entry: _Entry) -> CheckResult:
@@ -133,7 +135,20 @@ class HealthRunner:
         finally:
             entry.flight = None
         if result.status == "fail" and result.error_id is None:  # every failure gets an id
-            tagged = failure(check.name, began, None, "check reported fail")
+            # ... and its log line the real cause: the check's own reason and observation.
+            reason = result.details.get("reason") or result.reason or "check reported fail"
+            observed = (
+                f" (observed {result.observed_value} {result.observed_unit or ''})".rstrip()
+                if result.observed_value is not None
+                else ""
+            )
+            tagged = failure(
+                check.name,
+                began,
+                None,
+                f"{reason}{observed}",
+                error_class=result.details.get("error_class") or "CheckReportedFail",
+            )
             result = replace(result, error_id=tagged.error_id)
         instance = getattr(check, "component_id", None)
         if instance is not None and result.component_id is None:
