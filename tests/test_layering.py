@@ -28,7 +28,7 @@ CORE = {
     *("bounds", "unavailable"),
     "replicas",
 }
-SUBSYSTEMS = {"health", "telemetry", "migrate", "doctor", "cli"}
+SUBSYSTEMS = {"health", "telemetry", "migrate", "doctor", "cli", "testing"}
 _ROOT = "personal_assistant_db"
 
 
@@ -131,9 +131,13 @@ def test_health_reaches_migrate_only_through_history() -> None:
 
 def test_nothing_imports_cli_or_testing() -> None:
     into_cli = [e for e in EDGES if _top(e.target) == "cli" and _top(e.source) != "cli"]
-    # testing_replicas is itself a test helper (re-exported by testing).
-    helpers = {"migrate.manifest", "testing_replicas"}
-    into_testing = [e for e in EDGES if e.target == "testing" and e.source not in helpers]
+    into_testing = [
+        e
+        for e in EDGES
+        if _top(e.target) == "testing"
+        and _top(e.source) != "testing"
+        and e.source != "migrate.manifest"
+    ]
     assert into_cli == [] and into_testing == []
 
 

@@ -27,9 +27,9 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from personal_assistant_db import Database, PoolerMismatch, Severity, Telemetry
-from personal_assistant_db._pgbouncer import INI_TEMPLATE
 from personal_assistant_db.doctor.pool_advice import HEADROOM, PoolInputs, pooler_advice
 from personal_assistant_db.testing import PgBouncer, PgBouncerUnavailable
+from personal_assistant_db.testing.pgbouncer import INI_TEMPLATE
 from tests.pooler_helpers import OPS, run_load
 
 TOKEN = "t0ken-for-pooler-details-1234"

@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .testing import ThrowawayServer
+from .postgres import ThrowawayServer
 
 __all__ = ["ReplicaTopology", "StandbyServer"]
 

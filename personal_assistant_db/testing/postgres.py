@@ -1,7 +1,7 @@
-"""Public test helpers: a fresh database, a throwaway server, the embedded server, PgBouncer.
+"""PostgreSQL for tests: a fresh database, a throwaway server, the embedded server.
 
-Import from here in a host's own tests; nothing runs at import time. Servers started here are
-real PostgreSQL processes, never mocks. PostgreSQL refuses to run as root, so as root the
+Import through ``personal_assistant_db.testing``; nothing runs at import time. Servers started
+here are real PostgreSQL processes, never mocks. PostgreSQL refuses to run as root, so as root the
 server runs as the ``postgres`` system user (Debian) or ``pgserver`` (created by pgserver).
 """
 
@@ -20,16 +20,10 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import make_url
 
-from ._pgbouncer import PgBouncer, PgBouncerUnavailable
-
 if TYPE_CHECKING:
-    from .database import Database
+    from ..database import Database
 
 __all__ = [
-    "PgBouncer",
-    "PgBouncerUnavailable",
-    "ReplicaTopology",
-    "StandbyServer",
     "ThrowawayServer",
     "embedded_bindir",
     "embedded_server_url",
@@ -52,7 +46,7 @@ def fresh_database(server_url: str, *, prefix: str = "pa_test") -> Iterator[str]
     Yields the new database's URL in plain ``postgresql://`` form. The same scratch-database
     code serves ``pa-db migrate assess`` (``migrate.target.scratch_database``).
     """
-    from .migrate.target import scratch_database, target_of
+    from ..migrate.target import scratch_database, target_of
 
     with scratch_database(target_of(server_url), prefix=prefix) as target:
         yield plain_url(target.url.render_as_string(hide_password=False))
@@ -62,7 +56,7 @@ def fresh_database(server_url: str, *, prefix: str = "pa_test") -> Iterator[str]
 async def started_database(url: str, **env: str) -> AsyncIterator[Database]:
     """A started ``Database`` on ``url`` with ``DB_ENV=test`` plus ``env`` (``DB_*`` variables);
     stopped afterwards."""
-    from .database import Database
+    from ..database import Database
 
     db = Database.from_env({"DATABASE_URL": url, "DB_ENV": "test", **env})
     await db.start()
@@ -247,7 +241,3 @@ class ThrowawayServer:
 
     def __exit__(self, *exc: object) -> None:
         self.cleanup()
-
-
-# The replication topology subclasses ThrowawayServer, so it is imported once that exists.
-from .testing_replicas import ReplicaTopology, StandbyServer  # noqa: E402

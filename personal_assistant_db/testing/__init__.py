@@ -1,0 +1,36 @@
+"""Public test helpers for a host's own tests: real PostgreSQL, never mocks.
+
+- ``postgres``: ``fresh_database``, ``started_database``, ``ThrowawayServer`` (a private server on
+  127.0.0.1 that a test may stop and restart), the embedded server (pgserver);
+- ``replicas``: ``ReplicaTopology``, a primary with streaming standbys (``pg_basebackup -R``);
+- ``pgbouncer``: ``PgBouncer``, a real pgbouncer in front of a test server.
+
+Nothing runs at import time. Only tests and the migration manifest tool import this package
+(tests/test_layering.py).
+"""
+
+from __future__ import annotations
+
+from .pgbouncer import PgBouncer, PgBouncerUnavailable
+from .postgres import (
+    ThrowawayServer,
+    embedded_bindir,
+    embedded_server_url,
+    fresh_database,
+    plain_url,
+    started_database,
+)
+from .replicas import ReplicaTopology, StandbyServer
+
+__all__ = [
+    "PgBouncer",
+    "PgBouncerUnavailable",
+    "ReplicaTopology",
+    "StandbyServer",
+    "ThrowawayServer",
+    "embedded_bindir",
+    "embedded_server_url",
+    "fresh_database",
+    "plain_url",
+    "started_database",
+]
