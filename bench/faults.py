@@ -40,7 +40,7 @@ import psycopg  # noqa: E402
 from bench.fault_host import TABLE_SQL  # noqa: E402
 from bench.fault_load import Load, Sample, fetch, poll  # noqa: E402
 from bench.fault_report import Result, count_log_lines, render, summarize  # noqa: E402
-from personal_assistant_db.testing import ThrowawayServer, _free_port  # noqa: E402
+from personal_assistant_db.testing import ThrowawayServer, free_port  # noqa: E402
 
 HOST = "127.0.0.1"
 APP = "pa-faults"
@@ -51,7 +51,7 @@ class Host:
     """The fault host under uvicorn in its own process; output to a log file."""
 
     def __init__(self, url: str, **env: str) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.log = Path(tempfile.mkstemp(prefix="pa-faults-", suffix=".log")[1])
         self.env = {
             **os.environ,

@@ -27,7 +27,7 @@ from opentelemetry.trace import SpanKind
 from examples.demo.app import create_app
 from examples.demo.passwords import hash_password, verify_password
 from personal_assistant_db import Database, Telemetry, migrate
-from personal_assistant_db.testing import ReplicaTopology
+from personal_assistant_db.testing import ReplicaTopology, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -249,15 +249,9 @@ def test_password_hash_round_trips(password: str) -> None:
     assert not verify_password(password + "x", stored)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_python_m_examples_demo_migrates_and_serves(make_database: Callable[[], str]) -> None:
     url = make_database()
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     env.update(DATABASE_URL=url, DB_ENV="test")
     proc = subprocess.Popen(
@@ -307,7 +301,7 @@ def test_python_m_examples_demo_migrates_and_serves(make_database: Callable[[], 
 
 
 def test_load_script_says_when_the_demo_is_not_there() -> None:
-    port = _free_port()  # nothing listens on it
+    port = free_port()  # nothing listens on it
     r = subprocess.run(
         [sys.executable, "-m", "examples.demo.load", "--url", f"http://127.0.0.1:{port}"],
         cwd=ROOT,
@@ -321,9 +315,9 @@ def test_load_script_says_when_the_demo_is_not_there() -> None:
 
 
 def test_unreachable_database_is_exit_2_without_the_password() -> None:
-    env = {**os.environ, "DATABASE_URL": f"postgresql://app:canary-pw@127.0.0.1:{_free_port()}/x"}
+    env = {**os.environ, "DATABASE_URL": f"postgresql://app:canary-pw@127.0.0.1:{free_port()}/x"}
     r = subprocess.run(
-        [sys.executable, "-m", "examples.demo", "--port", str(_free_port())],
+        [sys.executable, "-m", "examples.demo", "--port", str(free_port())],
         cwd=ROOT,
         env=env,
         capture_output=True,

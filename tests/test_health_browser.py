@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from personal_assistant_db.testing import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -42,12 +43,6 @@ ARGS = [
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _browser_or_skip() -> Any:
     try:
         from playwright.async_api import async_playwright
@@ -61,7 +56,7 @@ def _browser_or_skip() -> Any:
 @pytest.fixture
 def demo(make_database: Callable[[], str]) -> Iterator[str]:
     """The demo on a real port, with a pool small enough to saturate and history every second."""
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     env.update(
         DATABASE_URL=make_database(),

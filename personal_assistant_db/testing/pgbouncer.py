@@ -22,6 +22,8 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from .postgres import free_port
+
 __all__ = ["INI_TEMPLATE", "PgBouncer", "PgBouncerUnavailable", "find_pgbouncer"]
 
 INI_TEMPLATE = """\
@@ -79,13 +81,6 @@ def find_pgbouncer(*, install: bool = True) -> str:
     return "/usr/sbin/pgbouncer"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def _server_of(server_url: str) -> str:
     """The ``[databases]`` connection string for a PostgreSQL URL (TCP or ``?host=/dir``)."""
     url = make_url(server_url)
@@ -122,7 +117,7 @@ class PgBouncer:
         self.user = _system_user(self.server)
         self._owned_dir = base_dir is None
         self.base = Path(base_dir or tempfile.mkdtemp(prefix="pa-db-pgbouncer-"))
-        self.port = _free_port()
+        self.port = free_port()
         self._process: subprocess.Popen[bytes] | None = None
 
     def __repr__(self) -> str:

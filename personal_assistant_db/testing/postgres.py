@@ -27,6 +27,7 @@ __all__ = [
     "ThrowawayServer",
     "embedded_bindir",
     "embedded_server_url",
+    "free_port",
     "fresh_database",
     "plain_url",
     "started_database",
@@ -84,7 +85,8 @@ def embedded_server_url(data_dir: str | Path) -> str:
     return uri
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (for a test server)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
@@ -129,7 +131,7 @@ class ThrowawayServer:
         self._owned_dir = base_dir is None
         self.base = Path(base_dir or tempfile.mkdtemp(prefix="pa-db-pg-"))
         self.datadir = self.base / "data"
-        self.port = _free_port()
+        self.port = free_port()
         self.user = self._system_user()
         auth = f"postgres:{password}@" if password else "postgres@"
         self.url = f"postgresql://{auth}127.0.0.1:{self.port}/postgres"
