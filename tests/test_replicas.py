@@ -36,7 +36,12 @@ def topo(replica_topology: ReplicaTopology) -> ReplicaTopology:
 
 @contextlib.asynccontextmanager
 async def replicated(url: str, **env: str) -> AsyncIterator[Database]:
-    """A started Database whose replicas have had their first lag verdict (ok)."""
+    """A started Database whose replicas have had their first lag verdict (ok).
+
+    Each test starts its own cluster, so it starts a fresh read-your-writes session too: a mark
+    left by an earlier test (another cluster's LSN, in a context the test loop carries over)
+    would otherwise send reads to the primary."""
+    open_session()
     async with started_database(url, **env) as db:
         await wait_for(lambda: all(n.state != "starting" for n in db.replicas.nodes))
         yield db

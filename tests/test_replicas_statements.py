@@ -20,6 +20,7 @@ ITEMS = sa.table("items", sa.column("id"))
 
 @contextlib.asynccontextmanager
 async def replicated(topo: ReplicaTopology, **env: str) -> AsyncIterator[Database]:
+    open_session()  # a fresh read-your-writes session per cluster (see test_replicas.replicated)
     env = {
         "DATABASE_REPLICA_URLS": ",".join(s.url for s in topo.standbys),
         "DB_REPLICA_CHECK_INTERVAL": "0.1",
