@@ -9,7 +9,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
+from serve_helpers import first_response
 
 from examples.demo.app import create_app
 from examples.demo.passwords import hash_password, verify_password
@@ -263,15 +263,7 @@ def test_python_m_examples_demo_migrates_and_serves(make_database: Callable[[], 
         text=True,
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                page = httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
-                break
-            except httpx.TransportError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+        page = first_response(proc, f"http://127.0.0.1:{port}/", timeout=30)
         assert page.status_code == 200 and "personal-assistant-db demo" in page.text
         roles = httpx.get(f"http://127.0.0.1:{port}/roles", timeout=5).json()["roles"]
         assert len(roles) == 3  # the seed migration ran

@@ -18,13 +18,12 @@ import asyncio
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
+from serve_helpers import first_response
 
 from personal_assistant_db.testing import free_port
 
@@ -77,15 +76,7 @@ def demo(make_database: Callable[[], str]) -> Iterator[str]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"{base}/health/live", timeout=2)
-                break
-            except httpx.TransportError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+        first_response(proc, f"{base}/health/live", timeout=60)
         yield base
     finally:
         proc.terminate()

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+from serve_helpers import first_response
+
+from personal_assistant_db.testing import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICKSTART = ROOT / "examples" / "quickstart.py"
@@ -25,9 +26,7 @@ def test_the_readme_shows_the_example_file_verbatim() -> None:
 def test_the_example_serves_health_and_a_query_under_uvicorn(
     make_database: Callable[[], str],
 ) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "DB_"))}
     env["DATABASE_URL"] = make_database()
     proc = subprocess.Popen(
@@ -39,15 +38,7 @@ def test_the_example_serves_health_and_a_query_under_uvicorn(
         text=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                ready = httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=2)
-                break
-            except httpx.TransportError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+        ready = first_response(proc, f"http://127.0.0.1:{port}/health/ready", timeout=60)
         assert ready.status_code == 200 and ready.json()["status"] == "pass"
         now = httpx.get(f"http://127.0.0.1:{port}/now", timeout=5)
         assert now.status_code == 200 and now.json()["now"][:2] == "20"
