@@ -1,6 +1,6 @@
 """Database: the one owner of the one AsyncEngine.
 
-``start()`` creates the engine with a measuring pool and client-side bounds (bounds.py), connects
+``start()`` creates the engine (engines.py builds every engine), connects
 with retry (exponential backoff, full jitter, one total deadline) and warms up N connections. In
 ``degraded`` mode it never blocks: it connects in the background (waiting at most
 ``DB_DEGRADED_START_WAIT`` for the first attempt, so bad credentials still fail at once) and the
@@ -28,13 +28,14 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from .engines import build_engine
 from .errors import ConnectFatal, ConnectTimeout, DatabaseNotStarted
 from .failures import describe, is_transient
 from .fastpath import FastPath, StatementMethods
 from .http_errors import Handler, exception_handlers
 from .logs import CauseLog, get_logger
-from .pool import PoolMeter, PoolStats, create_measured_engine
-from .pooler import attach, detect_mismatch
+from .pool import PoolMeter, PoolStats
+from .pooler import detect_mismatch
 from .replicas.node import Node
 from .replicas.replica_set import ReplicaSet
 from .settings import Settings
@@ -216,8 +217,7 @@ class Database(StatementMethods):
     # -- internals -------------------------------------------------------------------------
     def _create_engine(self) -> AsyncEngine:
         s = self.settings
-        engine = create_measured_engine(s.async_url, s, self.meter)
-        attach(engine.sync_engine, s.pooler, s.statement_timeout_ms)
+        engine = build_engine(s, "primary", s.async_url, self.meter)
         self.primary.engine = engine
         self.replicas.create_engines()
         return engine

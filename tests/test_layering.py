@@ -115,6 +115,18 @@ def test_core_imports_no_subsystem_at_runtime() -> None:
     assert bad == []
 
 
+def test_settings_describe_and_build_nothing() -> None:
+    """settings/ reads and checks values; what the driver gets is the engine builder's job
+    (engines.py), so settings/ never imports the pooler, the pool or an engine."""
+    bad = [
+        e
+        for e in EDGES
+        if _top(e.source) == "settings"
+        and _top(e.target) not in {"settings", "errors", "logs", "urls"}
+    ]
+    assert bad == []
+
+
 def test_health_reaches_migrate_only_through_history() -> None:
     bad = [
         e

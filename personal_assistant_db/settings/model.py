@@ -15,7 +15,6 @@ from typing import Any, Literal
 from sqlalchemy.engine import URL
 
 from ..errors import ConfigurationError, SettingProblem
-from ..pooler import transaction_pooling_args
 from ..urls import looks_secret, render_url, to_sync
 from .parsers import (
     EXAMPLE_URL,
@@ -293,19 +292,6 @@ class Settings:
     def safe_url(self) -> str:
         """The URL with the password and secret query values as ``***``: for logs and errors."""
         return render_url(self.url)
-
-    def asyncpg_connect_args(self) -> dict[str, Any]:
-        """``connect_args`` for create_async_engine: timeouts, server settings and, behind
-        PgBouncer, what ``DB_POOLER`` changes (pooler.py says what and why)."""
-        server_settings = {"application_name": self.application_name}
-        if self.statement_timeout_ms and self.pooler == "none":
-            server_settings["statement_timeout"] = str(self.statement_timeout_ms)
-        args: dict[str, Any] = {"timeout": self.connect_timeout, "server_settings": server_settings}
-        if self.command_timeout:
-            args["command_timeout"] = self.command_timeout
-        if self.pooler == "pgbouncer-transaction":
-            args.update(transaction_pooling_args(self.statement_timeout_ms))
-        return args
 
 
 def known_variables() -> list[str]:
