@@ -32,7 +32,7 @@ def component_id(db: Database, node: Node) -> str:
     """``primary`` or ``replica-N`` (1-based, in DATABASE_REPLICA_URLS order)."""
     if node.role == "primary":
         return "primary"
-    return f"replica-{db.replicas.nodes.index(node) + 1}"
+    return f"replica-{db.nodes.index(node)}"  # db.nodes: the primary, then the replicas
 
 
 class ReplicaLagCheck:
@@ -42,11 +42,13 @@ class ReplicaLagCheck:
     critical = False
     timeout = 0.1
 
-    def __init__(self, db: Database, node: Node, *, name: str = "replica:lag") -> None:
-        self.db = db
+    def __init__(
+        self, node: Node, component_id: str, *, max_lag_ms: int, name: str = "replica:lag"
+    ) -> None:
         self.node = node
+        self.component_id = component_id
+        self.max_lag_ms = max_lag_ms
         self.name = name
-        self.component_id = component_id(db, node)
 
     def __repr__(self) -> str:
         return f"<ReplicaLagCheck {self.component_id}>"
@@ -78,6 +80,6 @@ class ReplicaLagCheck:
                 "state": node.state,
                 "server.address": node.address,
                 "server.port": node.port,
-                "max_lag_ms": self.db.settings.replica_max_lag_ms,
+                "max_lag_ms": self.max_lag_ms,
             },
         )
