@@ -13,26 +13,28 @@ And for the Database: ``db.replica.fallbacks`` {reason} (reads sent to the prima
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 if TYPE_CHECKING:
-    from ..database import Database
     from ..replicas.node import Node
+    from ..replicas.router import Router
 
 __all__ = ["ReplicaInstruments"]
 
 
 class ReplicaInstruments:
-    """Observable replica metrics of one Database (nothing when it has no replica)."""
+    """Observable metrics of the replica nodes it is handed and of the router that chooses
+    among them (nothing when there is no replica)."""
 
-    def __init__(self, db: Database) -> None:
-        self._db = db
+    def __init__(self, nodes: Sequence[Node], router: Router) -> None:
+        self._nodes = nodes
+        self._router = router
 
     def observe(self, meter: Meter) -> None:
-        if not self._db.replicas.enabled:
+        if not self._nodes:
             return
         gauges: list[tuple[str, str, str, Callable[[Node], float | None]]] = [
             ("db.replica.lag", "s", "Replay lag of the replica.", lambda n: n.lag_seconds),
@@ -68,7 +70,7 @@ class ReplicaInstruments:
     ) -> Callable[[CallbackOptions], Iterable[Observation]]:
         def callback(options: CallbackOptions) -> Iterable[Observation]:
             out = []
-            for node in self._db.replicas.nodes:
+            for node in self._nodes:
                 value = read(node)
                 if value is not None:
                     out.append(Observation(value, _attrs(node)))
@@ -77,14 +79,14 @@ class ReplicaInstruments:
         return callback
 
     def _observe_fallbacks(self, options: CallbackOptions) -> Iterable[Observation]:
-        router = self._db.replicas.router
+        router = self._router
         return [
             Observation(router.fallbacks[reason], {"reason": reason})
             for reason in ("no_replica", "read_your_writes")
         ]
 
     def _observe_retries(self, options: CallbackOptions) -> Iterable[Observation]:
-        return [Observation(self._db.replicas.router.retries)]
+        return [Observation(self._router.retries)]
 
 
 def _attrs(node: Node) -> dict[str, Any]:
