@@ -41,6 +41,7 @@ __all__ = [
     "HistogramSeries",
     "PoolInstruments",
     "duration_histogram",
+    "observable_counters",
 ]
 
 #: Semconv bucket boundaries for db.client.operation.duration, in seconds.
@@ -142,6 +143,15 @@ def duration_histogram() -> BucketHistogram:
     )
 
 
+Callback = Callable[[CallbackOptions], Iterable[Observation]]
+
+
+def observable_counters(meter: Meter, counters: Iterable[tuple[str, Callback, str, str]]) -> None:
+    """An observable counter on ``meter`` per (name, callback, unit, description)."""
+    for name, callback, unit, description in counters:
+        meter.create_observable_counter(name, [callback], unit=unit, description=description)
+
+
 class PoolInstruments:
     """Pool metrics for the nodes it is handed (the primary, then each replica).
 
@@ -196,23 +206,28 @@ class PoolInstruments:
             meter.create_observable_up_down_counter(
                 f"db.client.connection.{name}", [callback], unit=unit, description=description
             )
-        meter.create_observable_counter(
-            "db.client.connection.timeouts",
-            [self._observe_timeouts],
-            unit="{timeout}",
-            description="Timeouts while obtaining a connection from the pool.",
-        )
-        meter.create_observable_counter(
-            "pa_db.read.retries",
-            [self._observe_read_retries],
-            unit="{retry}",
-            description="Reads retried on a fresh connection after a disconnect.",
-        )
-        meter.create_observable_counter(
-            "pa_db.fast_path.fallbacks",
-            [self._observe_fallbacks],
-            unit="{statement}",
-            description="Statement API calls that ran on the SQLAlchemy path, by reason.",
+        observable_counters(
+            meter,
+            (
+                (
+                    "db.client.connection.timeouts",
+                    self._observe_timeouts,
+                    "{timeout}",
+                    "Timeouts while obtaining a connection from the pool.",
+                ),
+                (
+                    "pa_db.read.retries",
+                    self._observe_read_retries,
+                    "{retry}",
+                    "Reads retried on a fresh connection after a disconnect.",
+                ),
+                (
+                    "pa_db.fast_path.fallbacks",
+                    self._observe_fallbacks,
+                    "{statement}",
+                    "Statement API calls that ran on the SQLAlchemy path, by reason.",
+                ),
+            ),
         )
         if not record_histograms:
             return

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
+from .metrics import observable_counters
+
 if TYPE_CHECKING:
     from ..replicas.node import Node
     from ..replicas.router import Router
@@ -45,24 +47,29 @@ class ReplicaInstruments:
             meter.create_observable_gauge(
                 name, [self._per_node(read)], unit=unit, description=description
             )
-        for name, description, read in (
-            ("db.replica.checks", "Lag checks run.", _checks),
-            ("db.replica.check_failures", "Lag checks that failed.", _failures),
-        ):
-            meter.create_observable_counter(
-                name, [self._per_node(read)], unit="{check}", description=description
-            )
-        meter.create_observable_counter(
-            "db.replica.fallbacks",
-            [self._observe_fallbacks],
-            unit="{read}",
-            description="Reads sent to the primary, by reason.",
-        )
-        meter.create_observable_counter(
-            "db.replica.retries",
-            [self._observe_retries],
-            unit="{read}",
-            description="Reads retried on another node after their replica was lost.",
+        observable_counters(
+            meter,
+            (
+                ("db.replica.checks", self._per_node(_checks), "{check}", "Lag checks run."),
+                (
+                    "db.replica.check_failures",
+                    self._per_node(_failures),
+                    "{check}",
+                    "Lag checks that failed.",
+                ),
+                (
+                    "db.replica.fallbacks",
+                    self._observe_fallbacks,
+                    "{read}",
+                    "Reads sent to the primary, by reason.",
+                ),
+                (
+                    "db.replica.retries",
+                    self._observe_retries,
+                    "{read}",
+                    "Reads retried on another node after their replica was lost.",
+                ),
+            ),
         )
 
     def _per_node(
