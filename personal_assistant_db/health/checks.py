@@ -152,7 +152,7 @@ class PoolCheck:
 
     @property
     def component_id(self) -> str | None:
-        return component_id(self.db, self.node) if self.node is not None else None
+        return component_id(self.db.nodes, self.node) if self.node is not None else None
 
     async def run(self) -> CheckResult:
         began = time.perf_counter()

@@ -74,8 +74,8 @@ def _pools(p: HealthParts) -> list[Check]:
 
 def _replica_lag(p: HealthParts) -> list[Check]:
     # warn only: reads fall back to the primary, so replica trouble never fails readiness.
-    max_lag = p.settings.replica_max_lag_ms
-    return [ReplicaLagCheck(n, component_id(p.db, n), max_lag_ms=max_lag) for n in p.replicas]
+    nodes, max_lag = [p.primary, *p.replicas], p.settings.replica_max_lag_ms
+    return [ReplicaLagCheck(n, component_id(nodes, n), max_lag_ms=max_lag) for n in p.replicas]
 
 
 def _query_p95(p: HealthParts) -> list[Check]:

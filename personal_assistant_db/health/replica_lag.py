@@ -9,12 +9,12 @@ need the token (``details``), as every server detail does.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from .result import CheckResult, Status
 
 if TYPE_CHECKING:
-    from ..database import Database
     from ..replicas.node import Node
 
 __all__ = ["ReplicaLagCheck", "component_id"]
@@ -28,11 +28,12 @@ _REASONS = {
 }
 
 
-def component_id(db: Database, node: Node) -> str:
-    """``primary`` or ``replica-N`` (1-based, in DATABASE_REPLICA_URLS order)."""
+def component_id(nodes: Sequence[Node], node: Node) -> str:
+    """``primary`` or ``replica-N`` (1-based, in DATABASE_REPLICA_URLS order); ``nodes`` is
+    ``Database.nodes``: the primary, then the replicas."""
     if node.role == "primary":
         return "primary"
-    return f"replica-{db.nodes.index(node)}"  # db.nodes: the primary, then the replicas
+    return f"replica-{nodes.index(node)}"
 
 
 class ReplicaLagCheck:
