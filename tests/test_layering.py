@@ -1,7 +1,7 @@
 """The package's layering, read from its source: which module may import which.
 
 - the core (settings/, urls, redaction, pool, database, errors, failures, lifespan, logs, _sql,
-  timeout_guards, http_errors) imports no subsystem at runtime; ``Database.health_app`` is the one
+  timeout_guards, http_errors, pooler, engines, startup) imports no subsystem at runtime; ``Database.health_app`` is the one
   documented convenience edge;
 - ``settings/`` imports only errors, logs and urls; ``engines.py`` alone creates engines;
 - the modules that are handed their parts (``HANDED``) never hold the Database;
@@ -26,7 +26,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "personal_assistant_db"
 CORE = {
     *("settings", "urls", "pool", "database", "errors", "failures", "lifespan", "logs", "_sql"),
-    *("redaction", "timeout_guards", "http_errors"),
+    *("redaction", "timeout_guards", "http_errors", "pooler", "engines", "startup"),
     "replicas",
 }
 SUBSYSTEMS = {"health", "telemetry", "migrate", "doctor", "cli", "testing"}
