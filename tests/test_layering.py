@@ -1,8 +1,8 @@
 """The package's layering, read from its source: which module may import which.
 
 - the core (settings/, urls, redaction, pool, database, errors, failures, lifespan, logs, _sql,
-  timeout_guards, http_errors, pooler, engines, startup) imports no subsystem at runtime; ``Database.health_app`` is the one
-  documented convenience edge;
+  timeout_guards, http_errors, pooler, engines, startup) imports no subsystem at runtime;
+  ``Database.health_app`` is the one documented convenience edge;
 - ``settings/`` imports only errors, logs and urls; ``engines.py`` alone creates engines;
 - the modules that are handed their parts (``HANDED``) never hold the Database;
 - ``health`` reaches into ``migrate`` only through ``migrate.history`` (no yoyo, no psycopg);
