@@ -13,7 +13,8 @@ foreign keys, or add ``relationship()``s in a subclass of your own.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
+from typing import Any, TypeAlias
 
 from sqlalchemy.orm import DeclarativeBase, Mapped
 
@@ -35,6 +36,10 @@ __all__ = [
     "UserRole",
     "UserSession",
 ]
+
+IPAddress: TypeAlias = IPv4Address | IPv6Address | IPv4Interface | IPv6Interface
+"""What asyncpg reads an ``inet`` as (an address, or an interface when it has a prefix length);
+it also takes a ``str`` on the way in."""
 
 
 class Base(DeclarativeBase):
@@ -66,7 +71,7 @@ class UserSession(Base):
     session_id: Mapped[str]
     user_id: Mapped[int]
     device_info: Mapped[dict[str, Any]]
-    ip_address: Mapped[str | None]
+    ip_address: Mapped[IPAddress | None]
     user_agent: Mapped[str | None]
     created_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
@@ -149,7 +154,7 @@ class SecurityEvent(Base):
     user_id: Mapped[int | None]
     event_type: Mapped[str]
     severity: Mapped[str]
-    ip_address: Mapped[str | None]
+    ip_address: Mapped[IPAddress | None]
     user_agent: Mapped[str | None]
     details: Mapped[dict[str, Any]]
     occurred_at: Mapped[datetime]
@@ -165,5 +170,5 @@ class AccessAuditLog(Base):
     granted: Mapped[bool]
     roles_checked: Mapped[list[str]]
     reason: Mapped[str | None]
-    ip_address: Mapped[str | None]
+    ip_address: Mapped[IPAddress | None]
     occurred_at: Mapped[datetime]
