@@ -28,6 +28,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from .app_schema import require_schema, search_path
 from .errors import ConnectFatal, ConnectTimeout, DatabaseNotStarted
 from .fastpath import FastPath, StatementMethods
 from .logs import get_logger
@@ -177,6 +178,7 @@ class Database(StatementMethods):
             else:
                 try:
                     await self._connect_with_retry(self.settings.connect_retry_deadline)
+                    await require_schema(self.engine, self.settings.schema, self.settings.safe_url)
                 except BaseException:
                     await self._dispose()
                     raise
@@ -217,7 +219,8 @@ class Database(StatementMethods):
     def _create_engine(self) -> AsyncEngine:
         s = self.settings
         engine = create_measured_engine(s.async_url, s, self.meter)
-        attach(engine.sync_engine, s.pooler, s.statement_timeout_ms)
+        path = search_path(s.schema) if s.schema else None
+        attach(engine.sync_engine, s.pooler, s.statement_timeout_ms, path)
         self.primary.engine = engine
         self.replicas.create_engines()
         return engine

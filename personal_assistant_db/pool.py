@@ -26,6 +26,7 @@ from sqlalchemy.engine import URL, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry, PoolProxiedConnection
 
+from .app_schema import translate_map, without_schema
 from .bounds import install_bounds
 
 if TYPE_CHECKING:
@@ -282,6 +283,7 @@ def create_measured_engine(
     URL that turns out to point at a primary still refuses writes).
     """
     s = settings
+    url = without_schema(url)  # ?schema= reaches the engine as options, never the driver
     connect_args = s.asyncpg_connect_args()
     if read_only:
         connect_args["server_settings"]["default_transaction_read_only"] = "on"
@@ -295,6 +297,7 @@ def create_measured_engine(
         pool_pre_ping=s.pool_pre_ping,
         pool_use_lifo=s.pool_use_lifo,
         connect_args=connect_args,
+        execution_options=translate_map(s.schema),
     )
     meter.attach(engine.sync_engine)
     install_bounds(engine.sync_engine, ping_timeout=s.ping_timeout)

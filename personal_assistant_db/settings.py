@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from sqlalchemy.engine import URL
 
+from .app_schema import SCHEMA_PARAM, is_schema_name, schema_of, search_path, without_schema
 from .environment import (
     EXAMPLE_URL,
     URL_EXPECTED,
@@ -276,8 +277,13 @@ class Settings:
 
     @property
     def async_url(self) -> URL:
-        """The asyncpg URL the engine uses."""
-        return self.url
+        """The asyncpg URL the engine uses (without ``?schema=``: that is ours, app_schema.py)."""
+        return without_schema(self.url)
+
+    @property
+    def schema(self) -> str | None:
+        """``?schema=`` from DATABASE_URL: the schema the migrations used, and the app's."""
+        return schema_of(self.url)
 
     @property
     def sync_url(self) -> URL:
@@ -300,11 +306,14 @@ class Settings:
         server_settings = {"application_name": self.application_name}
         if self.statement_timeout_ms and self.pooler == "none":
             server_settings["statement_timeout"] = str(self.statement_timeout_ms)
+        if self.schema and self.pooler == "none":  # PgBouncer refuses it at startup
+            server_settings["search_path"] = search_path(self.schema)
         args: dict[str, Any] = {"timeout": self.connect_timeout, "server_settings": server_settings}
         if self.command_timeout:
             args["command_timeout"] = self.command_timeout
         if self.pooler == "pgbouncer-transaction":
-            args.update(transaction_pooling_args(self.statement_timeout_ms))
+            path = search_path(self.schema) if self.schema else None
+            args.update(transaction_pooling_args(self.statement_timeout_ms, path))
         return args
 
 
@@ -321,6 +330,14 @@ def closest_variable(name: str) -> str | None:
 
 def _cross_checks(s: Settings) -> list[SettingProblem]:
     problems = []
+    if SCHEMA_PARAM in s.url.query and not is_schema_name(s.url.query[SCHEMA_PARAM]):
+        problems.append(
+            SettingProblem(
+                "DATABASE_URL",
+                "?schema= is not one plain lower-case identifier",
+                "the schema pa-db migrate created the tables in, e.g. ?schema=auth",
+            )
+        )
     if s.warmup_connections > s.pool_size:
         problems.append(
             SettingProblem(

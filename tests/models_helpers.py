@@ -15,13 +15,21 @@ Two yardsticks, both on a reflected database migrated by the package's own migra
 
 from __future__ import annotations
 
+import hashlib
+import re
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from ipaddress import ip_address
 from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Connection, MetaData, create_engine, inspect, text
+from sqlalchemy import Connection, MetaData, Table, and_, create_engine, inspect, select, text
+from sqlalchemy import insert as insert_
 from sqlalchemy.engine import Engine
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from personal_assistant_db import Database, models
 from personal_assistant_db.migrate.snapshot import BOOKKEEPING_TABLES, diff, snapshot
 from personal_assistant_db.migrate.target import target_of
 from personal_assistant_db.models import metadata as shipped_metadata
@@ -134,3 +142,149 @@ def catalog_diffs(
     live = snapshot(raw, schema)
     made = snapshot(raw, "pa_db_models_copy")
     return diff({k: made[k] for k in TABLE_PARTS}, {k: live[k] for k in TABLE_PARTS})
+
+
+# -- round trips -------------------------------------------------------------------------------
+T0 = datetime(2026, 3, 29, 0, 59, 59, 123456, tzinfo=UTC)  # an hour before a DST change
+
+
+def _at(hours: float) -> datetime:
+    return T0 + timedelta(hours=hours)
+
+
+def sample_rows(tag: str) -> list[tuple[Table, Callable[[dict[str, Any]], dict[str, Any]]]]:
+    """One row per table with every writable column set; ``ids`` holds the parents' keys."""
+    m = models
+    return [
+        (m.users, lambda ids: {
+            "email": f"Ada.{tag}@example.com", "display_name": f"Ada {tag} Łovelace",
+            "password_hash": "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA",
+            "is_active": False, "is_verified": True, "failed_login_count": 3,
+            "locked_until": _at(1), "last_login_at": _at(-1), "created_at": _at(-2),
+            "updated_at": _at(-1.5),
+        }),
+        (m.user_sessions, lambda ids: {
+            "session_id": f"sess-{tag}", "user_id": ids["users"],
+            "device_info": {"os": "linux", "screens": [1, 2], "ok": True},
+            "ip_address": ip_address("192.0.2.7"), "user_agent": "curl/8", "created_at": _at(0),
+            "last_seen_at": _at(0.5), "expires_at": _at(24), "is_active": False,
+        }),
+        (m.auth_tokens, lambda ids: {
+            "user_id": ids["users"], "session_id": ids["user_sessions"],
+            "token_hash": hashlib.sha256(tag.encode()).hexdigest(), "issued_at": _at(0),
+            "expires_at": _at(720), "revoked": True, "revoked_at": _at(1),
+        }),
+        (m.mfa_configurations, lambda ids: {
+            "user_id": ids["users"], "totp_secret": "JBSWY3DPEHPK3PXP", "totp_enabled": True,
+            "sms_enabled": True, "phone_number": "+15550100", "backup_codes": ["1a2b", "3c4d"],
+            "created_at": _at(0), "updated_at": _at(0),
+        }),
+        (m.roles, lambda ids: {
+            "name": f"editor_{tag}", "description": "Edits", "parent_role_id": None,
+            "created_at": _at(0), "updated_at": _at(0),
+        }),
+        (m.permissions, lambda ids: {
+            "resource": f"notes_{tag}", "action": "share", "description": "Share notes",
+            "created_at": _at(0),
+        }),
+        (m.role_permissions, lambda ids: {
+            "role_id": ids["roles"], "permission_id": ids["permissions"], "granted_at": _at(0),
+        }),
+        (m.user_roles, lambda ids: {
+            "user_id": ids["users"], "role_id": ids["roles"], "is_primary": True,
+            "granted_by": ids["users"], "granted_at": _at(0), "expires_at": _at(48),
+        }),
+        (m.security_events, lambda ids: {
+            "user_id": ids["users"], "event_type": "login.failed", "severity": "high",
+            "ip_address": ip_address("2001:db8::1"), "user_agent": "Mozilla/5.0",
+            "details": {"attempt": 3, "why": "bad password"}, "occurred_at": _at(0),
+        }),
+        (m.access_audit_logs, lambda ids: {
+            "user_id": ids["users"], "resource": "notes", "action": "read", "granted": False,
+            "roles_checked": ["user", "premium"], "reason": "not owner",
+            "ip_address": ip_address("198.51.100.1"), "occurred_at": _at(0),
+        }),
+    ]  # fmt: skip
+
+
+Insert = Callable[[Table, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+async def round_trip_every_table(insert: Insert, tag: str) -> None:
+    """Insert each table's sample row through ``insert`` (which returns the row read back by its
+    primary key) and compare every column."""
+    tag = re.sub(r"[^a-z0-9_]", "_", tag.lower())  # it goes into role and permission names
+    ids: dict[str, Any] = {}
+    for table, make in sample_rows(tag):
+        values = make(ids)
+        back = await insert(table, values)
+        expected = dict(values)
+        if "id" in table.c:
+            assert isinstance(back["id"], int) and back["id"] > 0
+            expected["id"] = ids[table.name] = back["id"]
+        if table is models.permissions:  # GENERATED ALWAYS AS (resource || ':' || action)
+            expected["name"] = f"{values['resource']}:{values['action']}"
+        assert back == expected, table.name
+
+
+def _where_pk(table: Table, row: Any) -> Any:
+    return and_(*(c == row[c.name] for c in table.primary_key.columns))
+
+
+def via_statement_api(db: Database) -> Insert:
+    """Insert with ``db.fetch_one(insert().returning(pk))``, read back with ``db.fetch_one``."""
+
+    async def insert(table: Table, values: dict[str, Any]) -> dict[str, Any]:
+        key = await db.fetch_one(insert_(table).values(values).returning(*table.primary_key))
+        assert key is not None
+        row = await db.fetch_one(select(table).where(_where_pk(table, key._mapping)))
+        assert row is not None
+        return dict(row._mapping)
+
+    return insert
+
+
+def via_connect(db: Database) -> Insert:
+    """Insert and commit on one ``db.connect()``, read back on another."""
+
+    async def insert(table: Table, values: dict[str, Any]) -> dict[str, Any]:
+        async with db.connect() as conn:
+            result = await conn.execute(insert_(table).values(values).returning(*table.c))
+            await conn.commit()
+            written = result.one()._asdict()
+        async with db.connect() as conn:
+            read = await conn.execute(select(table).where(_where_pk(table, written)))
+            back = read.one()._asdict()
+        assert back == written
+        return back
+
+    return insert
+
+
+ORM_CLASS = {str(m.persist_selectable.description): m.class_ for m in models.Base.registry.mappers}
+
+
+def via_session(db: Database) -> Insert:
+    """``session.add(Model(**values))`` + commit in one AsyncSession, ``session.get`` in another."""
+    sessions = async_sessionmaker(db.engine, expire_on_commit=False)
+
+    async def insert(table: Table, values: dict[str, Any]) -> dict[str, Any]:
+        cls = ORM_CLASS[table.name]
+        async with sessions() as session:
+            obj = cls(**values)
+            session.add(obj)
+            await session.commit()
+            key = tuple(getattr(obj, c.name) for c in table.primary_key.columns)
+        async with sessions() as session:
+            found = await session.get(cls, key if len(key) > 1 else key[0])
+            assert found is not None
+            return {c.name: getattr(found, c.name) for c in table.columns}
+
+    return insert
+
+
+PATHS: dict[str, Callable[[Database], Insert]] = {
+    "statement API": via_statement_api,
+    "db.connect()": via_connect,
+    "AsyncSession": via_session,
+}
