@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry, PoolProxiedConnection
 
 from .app_schema import translate_map, without_schema
-from .bounds import install_bounds
+from .timeout_guards import install_bounds
 
 if TYPE_CHECKING:
     from .settings import Settings
