@@ -1,4 +1,5 @@
-"""Helpers for tests/test_models.py (no tests here): compare the shipped models with a database.
+"""Helpers for tests/test_models.py and test_app_schema.py (no tests here): compare the shipped
+models with a database, and round-trip a row of every table.
 
 Two yardsticks, both on a reflected database migrated by the package's own migrate API:
 
@@ -11,6 +12,10 @@ Two yardsticks, both on a reflected database migrated by the package's own migra
   identity; every constraint's and index's definition as PostgreSQL prints it) of that schema
   and of the migrated one, compared line by line. PostgreSQL normalizes both sides, so the
   comparison is exact.
+
+``round_trip_every_table(PATHS[name](db), tag)`` writes one row per table (every writable column
+set) through the statement API, ``db.connect()`` or an ``AsyncSession`` and compares what comes
+back.
 """
 
 from __future__ import annotations

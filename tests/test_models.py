@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlalchemy.sql.schema import CheckConstraint, Index, UniqueConstraint
 from yoyo import get_backend, read_migrations
 
-from personal_assistant_db import models
+from personal_assistant_db import Database, models
 from personal_assistant_db.migrate import apply
 from personal_assistant_db.migrate.target import target_of
 from personal_assistant_db.testing import fresh_database, started_database
@@ -243,3 +243,23 @@ async def test_any_user_round_trips_through_core_and_orm(
         row = await db.fetch_one(select(models.users).where(models.users.c.id == user_id))
         assert row is not None and row.display_name == "renamed"
         assert row.updated_at > row.created_at  # the migration's trigger ran on the ORM's UPDATE
+
+
+def _doc_example(name: str) -> Callable[[Database], Awaitable[Any]]:
+    """The ``python`` block of docs/models.md that defines ``name``, executed as written."""
+    page = (Path(__file__).resolve().parent.parent / "docs" / "models.md").read_text()
+    blocks = [b.split("```", 1)[0] for b in page.split("```python\n")[1:]]
+    (code,) = [b for b in blocks if f"async def {name}(" in b]
+    namespace: dict[str, Any] = {}
+    exec(compile(code, f"docs/models.md:{name}", "exec"), namespace)  # noqa: S102 - our own docs
+    function: Callable[[Database], Awaitable[Any]] = namespace[name]
+    return function
+
+
+@pytest.mark.parametrize("schema", ["", "auth"])
+async def test_the_docs_core_and_orm_examples_run(server_url: str, schema: str) -> None:
+    for url in migrated(server_url, schema):
+        async with started_database(url) as db:
+            assert await _doc_example("core_example")(db) == ["s-1"]
+            granted = await _doc_example("orm_example")(db)
+        assert "assistant:advanced" in granted and "users:manage" not in granted
