@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
-from .errors import ConnectFatal
+from .errors import ConnectFatal, PoolerMismatch
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -72,18 +72,32 @@ def translate_map(schema: str | None) -> dict[str, Any]:
     return {"schema_translate_map": {None: schema}} if schema else {}
 
 
-async def require_schema(engine: AsyncEngine, schema: str | None, where: str) -> None:
-    """Raise ConnectFatal when ``?schema=`` names a schema the database does not have (every
-    query on the package's tables would fail with "relation does not exist" instead)."""
+async def require_schema(
+    engine: AsyncEngine, schema: str | None, where: str, pooler: str = "none"
+) -> None:
+    """Check ``?schema=`` once at start, on one connection:
+
+    - the schema must exist (else every query on the package's tables would fail with "relation
+      does not exist"): ConnectFatal;
+    - with ``DB_POOLER=none`` the session must have the ``search_path``: a pooler that drops
+      startup parameters (PgBouncer's ``ignore_startup_parameters``) would leave text SQL on
+      ``public`` without a word. PoolerMismatch, naming ``DB_POOLER``.
+    """
     if schema is None:
         return
     async with engine.connect() as conn:
         await conn.execution_options(pa_db_health=True)  # not traced nor measured
-        query = text("SELECT to_regnamespace(:schema) IS NOT NULL")
-        found = (await conn.execute(query, {"schema": schema})).scalar()
+        query = text("SELECT to_regnamespace(:schema) IS NOT NULL, current_schema()")
+        found, current = (await conn.execute(query, {"schema": schema})).one()
     if not found:
         raise ConnectFatal(
             f"could not use {where}: schema {schema!r} (from ?schema= in DATABASE_URL) does not "
             "exist; create it (CREATE SCHEMA) and run `pa-db migrate apply`, or fix the URL",
             cause="InvalidSchemaName",
+        )
+    if pooler == "none" and current != schema:
+        raise PoolerMismatch(
+            f"the search_path for ?schema={schema} did not reach the server (the session's "
+            "schema is another), as when a pooler drops startup parameters "
+            "(PgBouncer's ignore_startup_parameters)"
         )

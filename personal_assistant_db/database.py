@@ -178,7 +178,8 @@ class Database(StatementMethods):
             else:
                 try:
                     await self._connect_with_retry(self.settings.connect_retry_deadline)
-                    await require_schema(self.engine, self.settings.schema, self.settings.safe_url)
+                    s = self.settings
+                    await require_schema(self.engine, s.schema, s.safe_url, s.pooler)
                 except BaseException:
                     await self._dispose()
                     raise

@@ -12,17 +12,29 @@ resolve (schema_translate_map renders the schema into the SQL).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from urllib.parse import quote
 
 import httpx
 import psycopg
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from models_helpers import PATHS, round_trip_every_table
 from sqlalchemy import func, select, text
 
-from personal_assistant_db import ConfigurationError, ConnectFatal, Database, Settings, models
+from personal_assistant_db import (
+    ConfigurationError,
+    ConnectFatal,
+    Database,
+    MigrationError,
+    PoolerMismatch,
+    Settings,
+    models,
+)
 from personal_assistant_db.app_schema import search_path
 from personal_assistant_db.migrate import apply
 from personal_assistant_db.migrate.source import shipped_ids
+from personal_assistant_db.migrate.target import target_of
 from personal_assistant_db.pooler import begin_suffix
 from personal_assistant_db.testing import PgBouncer, PgBouncerUnavailable, started_database
 
@@ -137,3 +149,49 @@ async def test_behind_pgbouncer_the_models_still_resolve(
     finally:
         bouncer.cleanup()
     assert public_users(readme_url) == 1
+
+
+class _DroppingBouncer(PgBouncer):
+    """PgBouncer told to accept and silently drop the startup parameters it does not track."""
+
+    def render_ini(self) -> str:
+        return super().render_ini() + "ignore_startup_parameters = search_path, statement_timeout\n"
+
+
+async def test_a_pooler_that_drops_the_search_path_is_named_at_start(
+    readme_url: str, server_url: str
+) -> None:
+    try:
+        bouncer = _DroppingBouncer(server_url, pool_mode="session", pool_size=2)
+    except PgBouncerUnavailable as exc:
+        pytest.skip(f"no PgBouncer here: {exc}")
+    bouncer.start()
+    try:
+        pooled = bouncer.url_for(readme_url.split("?")[0]) + "?schema=auth"
+        db = Database.from_env({"DATABASE_URL": pooled, "DB_ENV": "test", "DB_POOLER": "none"})
+        with pytest.raises(PoolerMismatch) as caught:
+            await db.start()
+        assert not db.started
+        assert caught.value.problems[0].variable == "DB_POOLER"
+        assert "search_path for ?schema=auth did not reach the server" in str(caught.value)
+        async with started_database(pooled, DB_POOLER="pgbouncer-session") as db:
+            assert await db.fetch_val("SELECT current_schema()") == "auth"
+    finally:
+        bouncer.cleanup()
+
+
+@given(st.text(st.characters(codec="ascii", exclude_characters="&#%=+ \x00"), max_size=70))
+def test_settings_take_exactly_the_names_pa_db_migrate_takes(value: str) -> None:
+    """Settings (the app) and target_of (pa-db migrate) agree on every ``?schema=`` value."""
+    url = f"postgresql://u:Sekrit-77@db/app?schema={quote(value, safe='')}"
+    try:
+        target_of(url)
+        migrate_ok = True
+    except MigrationError:
+        migrate_ok = False
+    if migrate_ok:
+        assert Settings.from_env({"DATABASE_URL": url}).schema == value
+    else:
+        with pytest.raises(ConfigurationError) as caught:
+            Settings.from_env({"DATABASE_URL": url})
+        assert "Sekrit-77" not in str(caught.value)
