@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from .app_schema import search_path, translate_map, without_schema
 from .pool import PoolMeter, bind_pool_class
 from .pooler import attach, transaction_pooling_args
 from .timeout_guards import install_bounds
@@ -60,13 +61,16 @@ def connect_args(settings: Settings, role: Role = "primary") -> dict[str, Any]:
     server_settings = {"application_name": s.application_name}
     if s.statement_timeout_ms and s.pooler == "none":
         server_settings["statement_timeout"] = str(s.statement_timeout_ms)
+    if s.schema and s.pooler == "none":  # PgBouncer refuses it at startup (app_schema.py)
+        server_settings["search_path"] = search_path(s.schema)
     if ROLES[role].read_only:
         server_settings["default_transaction_read_only"] = "on"
     args: dict[str, Any] = {"timeout": s.connect_timeout, "server_settings": server_settings}
     if s.command_timeout:
         args["command_timeout"] = s.command_timeout
     if s.pooler == "pgbouncer-transaction":
-        args.update(transaction_pooling_args(s.statement_timeout_ms))
+        path = search_path(s.schema) if s.schema else None
+        args.update(transaction_pooling_args(s.statement_timeout_ms, path))
     return args
 
 
@@ -74,7 +78,7 @@ def build_engine(settings: Settings, role: Role, url: URL, meter: PoolMeter) -> 
     """An AsyncEngine of ``role`` on ``url`` whose pool counts into ``meter`` (see above)."""
     s = settings
     engine = create_async_engine(
-        url,
+        without_schema(url),  # ?schema= reaches the engine as options, never the driver
         poolclass=bind_pool_class(meter),
         pool_size=s.pool_size,
         max_overflow=s.max_overflow,
@@ -83,9 +87,10 @@ def build_engine(settings: Settings, role: Role, url: URL, meter: PoolMeter) -> 
         pool_pre_ping=s.pool_pre_ping,
         pool_use_lifo=s.pool_use_lifo,
         connect_args=connect_args(s, role),
+        execution_options=translate_map(s.schema),
     )
     sync = engine.sync_engine
     meter.attach(sync)
     install_bounds(sync, ping_timeout=s.ping_timeout)
-    attach(sync, s.pooler, s.statement_timeout_ms)
+    attach(sync, s.pooler, s.statement_timeout_ms, search_path(s.schema) if s.schema else None)
     return engine

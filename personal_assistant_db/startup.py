@@ -28,6 +28,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from .app_schema import require_schema
 from .errors import ConnectFatal, ConnectTimeout
 from .failures import describe, is_transient
 from .logs import get_logger
@@ -59,7 +60,9 @@ class Startup:
         if self.settings.startup_mode == "degraded":
             await self._start_degraded()
             return
-        await self._connect_with_retry(self.settings.connect_retry_deadline)
+        s = self.settings
+        await self._connect_with_retry(s.connect_retry_deadline)
+        await require_schema(self._engine(), s.schema, s.safe_url, s.pooler)
         await self._warm_up()
         self.ready = True
 

@@ -7,6 +7,7 @@
 - the modules that are handed their parts (``HANDED``) never hold the Database;
 - ``health`` reaches into ``migrate`` only through ``migrate.history`` (no yoyo, no psycopg);
 - nothing imports ``cli``; only the migration manifest tool may import ``testing``;
+- ``models`` imports nothing of the package, and nothing in the package imports it;
 - ``migrations/`` is data: yoyo would take any ``.py`` file there for a migration;
 - every name imported from another module of the package is in that module's ``__all__``.
 
@@ -26,7 +27,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "personal_assistant_db"
 CORE = {
     *("settings", "urls", "pool", "database", "errors", "failures", "lifespan", "logs", "_sql"),
-    *("redaction", "timeout_guards", "http_errors", "pooler", "engines", "startup"),
+    *("redaction", "timeout_guards", "http_errors", "pooler", "engines", "startup", "app_schema"),
     "replicas",
 }
 SUBSYSTEMS = {"health", "telemetry", "migrate", "doctor", "cli", "testing"}
@@ -103,7 +104,10 @@ def _top(name: str) -> str:
 
 def test_the_graph_was_read() -> None:
     assert len(EDGES) > 100
-    assert Edge("health.checks", "migrate.history", ("migration_status",), None) in EDGES
+    assert (
+        Edge("health.checks", "migrate.history", ("MigrationStatus", "migration_status"), None)
+        in EDGES
+    )
 
 
 def test_core_imports_no_subsystem_at_runtime() -> None:
@@ -124,7 +128,7 @@ def test_settings_describe_and_build_nothing() -> None:
         e
         for e in EDGES
         if _top(e.source) == "settings"
-        and _top(e.target) not in {"settings", "errors", "logs", "urls"}
+        and _top(e.target) not in {"settings", "errors", "logs", "urls", "app_schema"}
     ]
     assert bad == []
 
@@ -190,6 +194,13 @@ def test_nothing_imports_cli_or_testing() -> None:
         and e.source != "migrate.manifest"
     ]
     assert into_cli == [] and into_testing == []
+
+
+def test_models_import_nothing_of_the_package_and_nothing_imports_them() -> None:
+    """models/ is a leaf a host app imports on its own: loading the package never loads the ORM."""
+    out = [e for e in EDGES if _top(e.source) == "models" and _top(e.target) != "models"]
+    into = [e for e in EDGES if _top(e.target) == "models" and _top(e.source) != "models"]
+    assert out == [] and into == []
 
 
 def test_migrations_folder_is_data_only() -> None:

@@ -78,7 +78,8 @@ class FastPath:
         engine = self.engine
         cache = self._cache
         if cache is None or cache.dialect is not engine.dialect:
-            cache = self._cache = StatementCache(engine.dialect)
+            translate = engine.get_execution_options().get("schema_translate_map")
+            cache = self._cache = StatementCache(engine.dialect, translate)
         return cache.get(statement, keys, many)
 
     # -- outside a transaction --------------------------------------------------------------

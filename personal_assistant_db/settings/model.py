@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from sqlalchemy.engine import URL
 
+from ..app_schema import schema_of, without_schema
 from ..errors import ConfigurationError
 from ..urls import render_url, to_sync
 from .parsers import (
@@ -231,8 +232,13 @@ class Settings:
 
     @property
     def async_url(self) -> URL:
-        """The asyncpg URL the engine uses."""
-        return self.url
+        """The asyncpg URL the engine uses (without ``?schema=``: that is ours, app_schema.py)."""
+        return without_schema(self.url)
+
+    @property
+    def schema(self) -> str | None:
+        """``?schema=`` from DATABASE_URL: the schema the migrations used, and the app's."""
+        return schema_of(self.url)
 
     @property
     def sync_url(self) -> URL:

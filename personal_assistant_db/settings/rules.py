@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..app_schema import SCHEMA_PARAM, is_schema_name
 from ..errors import SettingProblem
 
 if TYPE_CHECKING:
@@ -18,6 +19,14 @@ MAX_HISTORY_SNAPSHOTS = 2880
 def cross_checks(s: Settings) -> list[SettingProblem]:
     """Every rule ``s`` breaks (empty: none)."""
     problems = []
+    if SCHEMA_PARAM in s.url.query and not is_schema_name(s.url.query[SCHEMA_PARAM]):
+        problems.append(
+            SettingProblem(
+                "DATABASE_URL",
+                "?schema= is not one plain lower-case identifier",
+                "the schema pa-db migrate created the tables in, e.g. ?schema=auth",
+            )
+        )
     if s.warmup_connections > s.pool_size:
         problems.append(
             SettingProblem(
