@@ -63,3 +63,19 @@ def test_a_dumped_sketch_is_small() -> None:
     window = _window([i / 1000 for i in range(1, 20_000)])  # 1 ms .. 20 s: hundreds of bins
     body = json.dumps(sketches.dump(window.sketches()["SELECT"]))
     assert len(body) < 8_000
+
+
+@given(st.lists(st.floats(min_value=1e-9, max_value=1e4), min_size=1, max_size=400), workers)
+def test_collapsed_sketches_still_merge_like_one_sketch(
+    wide: list[float], per_worker: list[list[float]]
+) -> None:
+    # Values over 13 decades exceed the 600-bin limit: the lowest bins collapse.
+    per_worker = [wide, *per_worker]
+    together = _window([v for samples in per_worker for v in samples]).overall()
+    parts = [
+        {op: sketches.load(json.loads(json.dumps(sketches.dump(s)))) for op, s in sk.items()}
+        for sk in (_window(samples).sketches() for samples in per_worker)
+    ]
+    merged = sketches.merged_latency(parts)[1]
+    assert merged is not None and together is not None
+    assert (merged.count, merged.p95, merged.p99) == (together.count, together.p95, together.p99)
