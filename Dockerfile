@@ -6,6 +6,9 @@ ARG BASE_IMAGE=python:3.11-slim-bookworm
 
 # --- builder: build the wheel and install it with its dependencies into /opt/venv ----------
 FROM ${BASE_IMAGE} AS builder
+# The classic builder leaves this stage behind as an untagged image whose history holds the
+# build args; scripts/container-smoke removes images with this label after the build.
+LABEL pa-db-stage=builder
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
