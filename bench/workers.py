@@ -152,7 +152,15 @@ def _serve(url: str, workers: int, mode: str, exchange: Path) -> tuple[subproces
 
 def _wrk(port: int, path: str, seconds: float, connections: int) -> float:
     out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds:g}s", f"http://127.0.0.1:{port}{path}"],
+        [
+            "wrk",
+            "-t2",
+            f"-c{connections}",
+            f"-d{seconds:g}s",
+            "--timeout",
+            "10s",
+            f"http://127.0.0.1:{port}{path}",
+        ],
         capture_output=True,
         text=True,
         check=True,
