@@ -66,6 +66,8 @@ def test_scrapes_merge_every_worker_and_never_go_down(
         assert [selects(s) for s in scrapes[-3:]] == [ok] * 3
         capacity = [v for k, v in scrapes[-1].items() if k.startswith("db_client_connection_max")]
         assert capacity == [3 * 20]  # pool capacity: summed over workers (10 + 10 overflow each)
+        overview = httpx.get(f"http://127.0.0.1:{port}/health/", timeout=5).json()
+        assert overview["workers"] == {"merged": 3}  # the public view: the count only
         used = [k for k in scrapes[-1] if k.startswith("db_client_connection_count")]
         assert len({re.search(r'worker="(\d+)"', k).group(1) for k in used}) == 3  # type: ignore[union-attr]
     finally:

@@ -121,7 +121,8 @@ def health_app(
             )
             detailed = not text and _authorized(request, s.health_token)
             alerts = active_alerts() if with_alerts else None
-            key = (report.results, alerts)
+            pod_part = pod.summary(detailed=detailed) if with_alerts and pod is not None else None
+            key = (report.results, alerts, pod_part)
             hit = rendered.get((text, detailed))
             if hit is not None and hit[0] == key:
                 body = hit[1]
@@ -130,7 +131,11 @@ def health_app(
             else:
                 description = f"personal_assistant_db {label}"
                 body = render_json(
-                    report, description=description, detailed=detailed, alerts=alerts
+                    report,
+                    description=description,
+                    detailed=detailed,
+                    alerts=alerts,
+                    extra={"workers": pod_part} if pod_part is not None else None,
                 )
             rendered[(text, detailed)] = (key, body)
             media = "text/plain; charset=utf-8" if text else HEALTH_JSON

@@ -27,7 +27,7 @@ from .runner import HealthReport
 from .trends import render_trends
 
 if TYPE_CHECKING:
-    from ..workers.pod import PodView
+    from ..workers.view import PodView
 
 __all__ = ["CSP", "render_dashboard", "verdict"]
 

@@ -19,11 +19,9 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import Metric
 from prometheus_client.exposition import choose_encoder
 from sqlalchemy import text
 
@@ -35,6 +33,7 @@ from . import families, shared, sketches
 from .exchange import Exchange, Published
 from .identity import current
 from .lease import Lease
+from .view import PodView, WorkerReport, pod_metrics, report
 
 if TYPE_CHECKING:
     from ..database import Database
@@ -47,36 +46,6 @@ __all__ = ["Pod", "PodView", "WorkerReport"]
 
 log = get_logger()
 _OPENMETRICS = "application/openmetrics-text; version=1.0.0"
-
-
-@dataclass(frozen=True)
-class WorkerReport:
-    """One worker as the pod view saw it. ``reported_at`` is Unix time."""
-
-    pid: int
-    reported_at: float
-    leader: bool
-    this: bool
-    pool: dict[str, Any] | None
-
-    @property
-    def used(self) -> int:
-        return int(self.pool["used"]) if self.pool else 0
-
-    @property
-    def capacity(self) -> int:
-        if not self.pool:
-            return 0
-        return int(self.pool["size"]) + max(int(self.pool["max_overflow"]), 0)
-
-
-@dataclass(frozen=True)
-class PodView:
-    workers: list[WorkerReport]
-    latency: dict[str, OperationLatency]
-    overall: OperationLatency | None
-    max_connections: int | None
-    leader_alerts: list[dict[str, Any]] | None
 
 
 class Pod:
@@ -181,8 +150,8 @@ class Pod:
     def _merge_view(self) -> PodView:
         own, peers, _ = self._gather(fresh=False)
         live = [p for p in peers if p.live]
-        reports = [_report(os.getpid(), own, this=True)]
-        reports += [_report(p.worker.pid, p.data, this=False) for p in live]
+        reports = [report(os.getpid(), own, this=True)]
+        reports += [report(p.worker.pid, p.data, this=False) for p in live]
         parts = [{op: sketches.load(d) for op, d in own["latency"].items()}]
         for p in live:
             with contextlib.suppress(KeyError, TypeError, ValueError):
@@ -199,6 +168,29 @@ class Pod:
         alerts = next((p.data.get("alerts") for p in live if p.data.get("leader")), None)
         return PodView(sorted(reports, key=lambda r: r.pid), per_op, overall, maxc, alerts)
 
+    def summary(self, *, detailed: bool) -> dict[str, Any]:
+        """The ``workers`` key of the ``/health`` overview: the count in public; with the token,
+        each worker's pool and report time, and the pod's total against max_connections."""
+        view = self.view()
+        out: dict[str, Any] = {"merged": len(view.workers)}
+        if detailed:
+            out["connections"] = {
+                "used": sum(w.used for w in view.workers),
+                "capacity": sum(w.capacity for w in view.workers),
+                "maxConnections": view.max_connections,
+            }
+            out["perWorker"] = [
+                {
+                    "pid": w.pid,
+                    "reportedAt": round(w.reported_at, 3),
+                    "alertLease": w.leader,
+                    "used": w.used,
+                    "capacity": w.capacity,
+                }
+                for w in view.workers
+            ]
+        return out
+
     # TelemetrySource: the health app reads the pod through these three.
     def latency_snapshot(self) -> dict[str, OperationLatency]:
         return self.view().latency
@@ -214,9 +206,9 @@ class Pod:
         if archive is not None:
             dead.append(archive.get("metrics", []))
         merged = list(families.merge(own["metrics"], live, dead, str(os.getpid())))
-        reports = [_report(os.getpid(), own, this=True)]
-        reports += [_report(p.worker.pid, p.data, this=False) for p in peers if p.live]
-        merged += _pod_metrics(reports)
+        reports = [report(os.getpid(), own, this=True)]
+        reports += [report(p.worker.pid, p.data, this=False) for p in peers if p.live]
+        merged += pod_metrics(reports)
         encoder, content_type = choose_encoder(
             _OPENMETRICS if wants_openmetrics(accept_header) else ""
         )
@@ -273,32 +265,3 @@ class Pod:
         if self.lease.held:
             return manager.active()
         return list(self.view().leader_alerts or [])
-
-
-def _report(pid: int, data: dict[str, Any], *, this: bool) -> WorkerReport:
-    pool = data.get("pool")
-    return WorkerReport(
-        pid=pid,
-        reported_at=float(data.get("at") or 0.0),
-        leader=bool(data.get("leader")),
-        this=this,
-        pool=pool if isinstance(pool, dict) else None,
-    )
-
-
-def _pod_metrics(reports: Sequence[WorkerReport]) -> list[Metric]:
-    now = time.time()
-    count = Metric("pa_db_workers", "Live worker processes merged into this exposition.", "gauge")
-    count.add_sample("pa_db_workers", {}, float(len(reports)))
-    age = Metric(
-        "pa_db_worker_report_age_seconds", "Seconds since each worker last published.", "gauge"
-    )
-    util = Metric(
-        "pa_db_worker_pool_utilization", "Connections in use / pool capacity, per worker.", "gauge"
-    )
-    for r in reports:
-        labels = {"worker": str(r.pid)}
-        age.add_sample(age.name, labels, 0.0 if r.this else max(0.0, now - r.reported_at))
-        if r.capacity:
-            util.add_sample(util.name, labels, r.used / r.capacity)
-    return [m for m in (count, age, util) if m.samples]

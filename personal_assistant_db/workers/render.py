@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from html import escape
 
-from .pod import PodView
+from .view import PodView
 
 __all__ = ["render_workers", "workers_summary"]
 
