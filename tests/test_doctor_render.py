@@ -166,3 +166,21 @@ def test_severity_parse_names_choices() -> None:
     assert Severity.parse(" Warning ") is Severity.WARNING
     with pytest.raises(ValueError, match="info, warning, error"):
         Severity.parse("fatal")
+
+
+@given(
+    workers=st.integers(1, 16),
+    replicas=st.integers(0, 3),
+    size=st.integers(1, 30),
+    overflow=st.integers(0, 30),
+)
+def test_pool_advice_counts_workers_times_pool_plus_overflow_per_node(
+    workers: int, replicas: int, size: int, overflow: int
+) -> None:
+    inputs = PoolInputs(100, 3, 0, workers, 4, False, size, overflow, None, replicas=replicas)
+    finding = pool_advice(inputs)
+    assert finding.evidence["connections_per_node"] == workers * (size + overflow)
+    assert finding.evidence["nodes"] == 1 + replicas
+    if finding.severity == Severity.WARNING:  # over the server's free connections
+        assert f"= {workers * (size + overflow)} connections per node" in finding.summary
+        assert (f"each of the {replicas} replicas" in finding.summary) == bool(replicas)

@@ -30,7 +30,7 @@ CORE = {
     *("redaction", "timeout_guards", "http_errors", "pooler", "engines", "startup", "app_schema"),
     "replicas",
 }
-SUBSYSTEMS = {"health", "telemetry", "migrate", "doctor", "cli", "testing"}
+SUBSYSTEMS = {"health", "telemetry", "migrate", "doctor", "cli", "testing", "workers"}
 _ROOT = "personal_assistant_db"
 
 
@@ -117,6 +117,19 @@ def test_core_imports_no_subsystem_at_runtime() -> None:
         if _top(e.source) in CORE
         and _top(e.target) in SUBSYSTEMS
         and not (e.source == "database" and e.function == "health_app" and e.target == "health")
+    ]
+    assert bad == []
+
+
+def test_workers_read_telemetry_and_never_the_health_app() -> None:
+    """workers/ merges what telemetry measured; health calls it, never the reverse at runtime
+    (it may use the history's data types, health.history)."""
+    bad = [
+        e
+        for e in EDGES
+        if _top(e.source) == "workers"
+        and _top(e.target) in {"health", "migrate", "doctor", "cli", "testing"}
+        and e.target != "health.history"
     ]
     assert bad == []
 

@@ -115,6 +115,7 @@ async def analyze(
     pooler: str = "none",
     pooler_max_client_conn: int = PGBOUNCER_MAX_CLIENT_CONN,
     pooler_pool_size: int | None = None,
+    replicas: int = 0,
 ) -> Report:
     """Run every analysis on ``conn`` (a SQLAlchemy AsyncConnection, not in AUTOCOMMIT).
 
@@ -229,6 +230,7 @@ async def analyze(
                 pooler=pooler,
                 pooler_max_client_conn=pooler_max_client_conn,
                 pooler_pool_size=pooler_pool_size,
+                replicas=replicas,
             )
             s.findings.append(pool_advice(inputs))
             behind = pooler_advice(inputs)

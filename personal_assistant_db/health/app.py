@@ -30,6 +30,7 @@ from .runner import HealthRunner
 
 if TYPE_CHECKING:
     from ..database import Database
+    from ..workers import Pod
 
 __all__ = ["health_app"]
 
@@ -65,6 +66,9 @@ def health_app(
       callables or ``WebhookSink``s that receive every transition (structlog always does).
     """
     s = db.settings
+    pod = _pod(db, telemetry)
+    if pod is not None:
+        telemetry = pod  # /metrics, P95, dashboard and alert rules see every worker of the pod
     runner = HealthRunner(ttl=s.health_ttl, fail_ttl=s.health_fail_ttl, deadline=s.health_timeout)
     parts = HealthParts.of(
         db, telemetry=telemetry, require_migrations=require_migrations, host_checks=checks
@@ -81,7 +85,13 @@ def health_app(
         telemetry=telemetry,
         interval=max(s.health_ttl, 1.0),
         history=history,
+        gate=pod,
     )
+    if pod is not None:
+        pod.history = history
+
+    def active_alerts() -> list[dict[str, Any]]:
+        return manager.active() if pod is None else pod.active_alerts(manager)
 
     def endpoint(group: Sequence[Check], label: str, with_alerts: bool = False) -> Any:
         # The last rendering per view: while results come from the cache, so does the body.
@@ -96,8 +106,9 @@ def health_app(
                 request.query_params.get("format") == "text"
             )
             detailed = not text and _authorized(request, s.health_token)
-            alerts = manager.active() if with_alerts else None
-            key = (report.results, alerts)
+            alerts = active_alerts() if with_alerts else None
+            pod_part = pod.summary(detailed=detailed) if with_alerts and pod is not None else None
+            key = (report.results, alerts, pod_part)
             hit = rendered.get((text, detailed))
             if hit is not None and hit[0] == key:
                 body = hit[1]
@@ -106,7 +117,11 @@ def health_app(
             else:
                 description = f"personal_assistant_db {label}"
                 body = render_json(
-                    report, description=description, detailed=detailed, alerts=alerts
+                    report,
+                    description=description,
+                    detailed=detailed,
+                    alerts=alerts,
+                    extra={"workers": pod_part} if pod_part is not None else None,
                 )
             rendered[(text, detailed)] = (key, body)
             media = "text/plain; charset=utf-8" if text else HEALTH_JSON
@@ -132,12 +147,13 @@ def health_app(
         latency = telemetry.latency_snapshot() if telemetry is not None else None
         status, body = render_dashboard(
             report,
-            alerts=manager.active(),
+            alerts=active_alerts(),
             latency=latency,
-            history=history.snapshots(),
+            history=history.snapshots() if pod is None else pod.history_snapshots(history),
             history_interval=history.interval,
             history_window=history.window,
             budget_ms=s.query_p95_budget_ms,
+            workers=pod.view() if pod is not None else None,
         )
         headers = {**_NO_STORE, "Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff"}
         if request.method == "HEAD":
@@ -159,4 +175,13 @@ def health_app(
     app.state.runner = runner
     app.state.monitor = monitor
     app.state.alerts = manager
+    app.state.pod = pod
     return app
+
+
+def _pod(db: Database, telemetry: TelemetrySource | None) -> Pod | None:
+    """The pod view when this process is one worker of several (workers/, DB_WORKERS)."""
+    from ..telemetry import Telemetry
+    from ..workers import pod_for
+
+    return pod_for(db, telemetry) if isinstance(telemetry, Telemetry) else None

@@ -41,6 +41,14 @@ Pooler = Literal["none", "pgbouncer-session", "pgbouncer-transaction"]
 StartupMode = Literal["fail_fast", "degraded"]
 QueryText = Literal["redact", "omit"]
 _LSN = ReadYourWrites("lsn")
+WorkersMode = Literal["auto", "on", "off"]
+
+
+def _absolute_path(raw: str) -> str:
+    value = raw.strip()
+    if value and (not value.startswith("/") or "\0" in value):
+        raise ValueError
+    return value
 
 
 def _var(env: str, parse: Callable[[str], Any], expected: str, **kw: Any) -> Any:
@@ -195,6 +203,26 @@ class Settings:
         whole(0),
         "milliseconds (0 = none), e.g. 60000",
         default=60_000,
+    )
+    # -- several workers per pod (workers/; docs/scaling.md) --------------------------------
+    workers: WorkersMode = _var(
+        "DB_WORKERS",
+        choice("auto", "on", "off"),
+        "auto (on in uvicorn --workers / gunicorn workers), on or off",
+        default="auto",
+    )
+    workers_dir: str = _var(
+        "DB_WORKERS_DIR",
+        _absolute_path,
+        "an absolute directory path this user can write, e.g. /run/pa-db (default: "
+        "<system temp dir>/pa-db-<uid>)",
+        default="",
+    )
+    workers_interval: float = _var(
+        "DB_WORKERS_INTERVAL",
+        decimal(0.1),
+        "seconds >= 0.1 between a worker's publications, e.g. 1",
+        default=1.0,
     )
 
     def __post_init__(self) -> None:
