@@ -37,6 +37,7 @@ from .pool import PoolMeter, PoolStats, create_measured_engine
 from .pooler import attach, detect_mismatch
 from .replicas.node import Node
 from .replicas.replica_set import ReplicaSet
+from .server_version import unsupported_version
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -332,6 +333,9 @@ class Database(StatementMethods):
             return
 
     async def _warm_up(self) -> None:
+        old = unsupported_version(self.engine.dialect.server_version_info)
+        if old is not None:  # the first connection told the dialect the server's version
+            log.warning("db.server.unsupported", hint=old)
         count = self.settings.warmup_connections
         if count <= 0:
             return

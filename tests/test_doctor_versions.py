@@ -20,7 +20,6 @@ from personal_assistant_db.doctor.catalog import (
     Catalog,
     read_catalog,
     statement_columns_sql,
-    version_warning,
 )
 from personal_assistant_db.doctor.server import read_checkpoints
 from personal_assistant_db.doctor.statements import (
@@ -29,6 +28,7 @@ from personal_assistant_db.doctor.statements import (
     statement_findings,
 )
 from personal_assistant_db.doctor.writes import read_backend_writes, writes_findings
+from personal_assistant_db.server_version import version_warning
 from personal_assistant_db.urls import parse_database_url, to_async
 
 _COMMON = ("userid", "dbid", "queryid", "query", "calls", "rows", "shared_blks_read")

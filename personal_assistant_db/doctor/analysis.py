@@ -21,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..errors import AnalysisError
 from ..pool import PoolStats
-from .catalog import Catalog, not_provided, read_catalog, version_warning
+from ..server_version import version_warning
+from .catalog import Catalog, not_provided, read_catalog
 from .findings import Finding, Report, Severity
 from .fks import fk_covering, fk_findings, read_foreign_keys
 from .indexes import (

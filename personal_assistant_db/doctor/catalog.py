@@ -24,16 +24,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from .findings import Finding, Severity
 
 __all__ = [
-    "OLDEST_TESTED",
     "Catalog",
     "not_provided",
     "read_catalog",
     "statement_columns_sql",
-    "version_warning",
 ]
-
-OLDEST_TESTED = 140000
-"""``server_version_num`` of the oldest PostgreSQL the package is tested on (14)."""
 
 _COLUMNS = text("""
 SELECT attname FROM pg_attribute
@@ -134,16 +129,4 @@ def not_provided(what: str, version: str, needs: str) -> Finding:
         what,
         f"PostgreSQL {version} does not provide {needs}: the {what} analysis was skipped",
         {"server_version": version},
-    )
-
-
-def version_warning(version_num: int, version: str) -> str | None:
-    """The warning for a server older than the oldest tested (14), naming what may not work."""
-    if version_num >= OLDEST_TESTED:
-        return None
-    return (
-        f"PostgreSQL {version} is older than 14, the oldest version personal-assistant-db is "
-        "tested on: the migrations (stairway, verify), the doctor's statistics "
-        "(pg_stat_statements before 1.9, checkpoint and I/O counters) and replica lag "
-        "may not work; upgrade to PostgreSQL 14 or newer"
     )
