@@ -72,9 +72,9 @@ class Cell:
             return f"FAIL {self.failed} of {self.passed + self.failed + self.skipped}"
         if self.passed:
             return f"pass {self.passed}" + (f" (skip {self.skipped})" if self.skipped else "")
-        if self.skipped:
-            return f"skipped: {self.reasons[0][:60]}" if self.reasons else "skipped"
-        return "skipped: no tests"
+        if self.reasons:
+            return f"skipped: {self.reasons[0][:60]}"
+        return "skipped" if self.skipped else "skipped: no tests"
 
 
 @dataclass
