@@ -12,6 +12,7 @@ from personal_assistant_db.testing import (
     BinariesUnavailable,
     chosen_binaries,
     embedded_bindir,
+    embedded_server_url,
     postgres_binaries,
 )
 
@@ -62,3 +63,13 @@ def test_each_version_reports_the_major_version_it_was_asked_for() -> None:
             [str(binaries.bindir / "postgres"), "--version"], capture_output=True, text=True
         )
         assert out.stdout.startswith(f"postgres (PostgreSQL) {version}."), out.stdout
+
+
+def test_the_embedded_server_refuses_another_versions_data_directory(tmp_path: Path) -> None:
+    """A data directory left by the former embedded default (pgserver, 16) is named, not
+    half-started: PostgreSQL 18 cannot open a 16 cluster."""
+    (tmp_path / "PG_VERSION").write_text("16\n")
+    with pytest.raises(
+        RuntimeError, match=r"holds a PostgreSQL 16 data directory.*is PostgreSQL 18"
+    ):
+        embedded_server_url(tmp_path)
