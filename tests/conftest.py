@@ -43,6 +43,7 @@ from personal_assistant_db.testing import (
     ServerBinaries,
     ThrowawayServer,
     chosen_binaries,
+    embedded_bindir,
     embedded_server_url,
     fresh_database,
 )
@@ -76,13 +77,11 @@ def server_url(postgres_binaries: ServerBinaries | None) -> Iterator[str]:
     url = os.environ.get("DATABASE_URL")
     if url:
         yield url
-    elif postgres_binaries is not None and postgres_binaries.source.startswith("embedded"):
+    elif postgres_binaries is None or postgres_binaries.bindir == embedded_bindir():
         yield embedded_server_url(os.path.join(tempfile.gettempdir(), "pa-db-test-embedded"))
-    elif postgres_binaries is not None:
+    else:  # another version: a throwaway server of it for the whole run
         with ThrowawayServer(bindir=postgres_binaries.bindir) as server:
             yield server.url
-    else:
-        yield embedded_server_url(os.path.join(tempfile.gettempdir(), "pa-db-test-embedded"))
 
 
 @pytest.fixture(scope="session")

