@@ -1,7 +1,8 @@
 """The doctor on every version's catalog shape: pg_stat_statements 1.9-1.12, checkpoint counts in
 pg_stat_checkpointer (17+) or pg_stat_bgwriter, backend writes in pg_stat_io (16+) or
 pg_stat_bgwriter. The shapes are views with exactly each version's column names, made in a
-scratch schema that comes first on the search_path, and the doctor's own readers run on them
+scratch schema that comes first on the search_path (a view the version lacks is one without its
+columns, hiding the newer server's own), and the doctor's own readers run on them
 against real PostgreSQL; the last test runs the whole doctor on this run's server version."""
 
 from __future__ import annotations
@@ -123,11 +124,13 @@ def _make_shape(url: str, version: str) -> None:
         for name, columns in (("pg_stat_checkpointer", checkpointer), ("pg_stat_io", stat_io)):
             if columns:
                 conn.execute(_view(name, columns).encode())
-            else:  # the version has no such view: a name that resolves to nothing
-                conn.execute(f"CREATE TABLE shape.{name}_absent ()".encode())
+            else:  # the version has no such view; on a server that has it, hide its columns
+                conn.execute(f"CREATE VIEW shape.{name} AS SELECT 1 AS absent".encode())
         # pg_catalog is searched first unless the path names it later: shape's views win
-        conn.execute(b"ALTER DATABASE " + url.rsplit("/", 1)[1].encode() + b" SET search_path "
-                     b"= shape, pg_catalog, public")  # fmt: skip
+        [name] = conn.execute(b"SELECT current_database()").fetchone() or ("",)
+        conn.execute(
+            f'ALTER DATABASE "{name}" SET search_path = shape, pg_catalog, public'.encode()
+        )
 
 
 @pytest.mark.parametrize("version", sorted(VERSIONS, key=int))
