@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/pool.py [--seconds 2] [--repeat 3] [--tasks 1,16,64]
 
-Uses $DATABASE_URL's server (else embedded pgserver), in a fresh database with 100k rows.
+Uses $DATABASE_URL's server (else embedded PostgreSQL 18), in a fresh database with 100k rows.
 Targets (issue 2): overhead vs plain SQLAlchemy <= 5 % (ratio >= 0.95), pool efficiency >= 99 %,
 lifespan start-to-ready with 10 warmed connections <= 150 ms on loopback.
 """

@@ -3,7 +3,7 @@
     .venv/bin/python bench/pooler.py [--seconds 2] [--repeat 3] [--tasks 16,64] [--soak 20]
         [--plot docs/bench/pooler.svg]
 
-Uses $DATABASE_URL's server (else embedded pgserver) and a real PgBouncer (testing.PgBouncer).
+Uses $DATABASE_URL's server (else embedded PostgreSQL 18) and a real PgBouncer (testing.PgBouncer).
 Each cell is ``db.connect()`` + one primary-key lookup (3 statements on the wire: BEGIN, the
 query, ROLLBACK), through this package's Database with the matching DB_POOLER. Cells run
 interleaved ``--repeat`` times; the medians are reported as ratios to ``direct`` at the same

@@ -33,6 +33,7 @@ from .errors import ConnectFatal, ConnectTimeout
 from .failures import describe, is_transient
 from .logs import get_logger
 from .pooler import detect_mismatch
+from .server_version import unsupported_version
 from .settings import Settings
 
 __all__ = ["Startup"]
@@ -148,6 +149,9 @@ class Startup:
             return
 
     async def _warm_up(self) -> None:
+        old = unsupported_version(self._engine().dialect.server_version_info)
+        if old is not None:  # the first connection told the dialect the server's version
+            log.warning("db.server.unsupported", hint=old)
         count = self.settings.warmup_connections
         if count <= 0:
             return

