@@ -88,6 +88,7 @@ def run_contract(args: argparse.Namespace, target: Target) -> int:
     )
     lines = [f"database: {target.safe_url}", report.message]
     lines += _finding_lines(report.blocking)
+    lines += [f"  moved {c}" for c in report.moved]
     lines += [f"  dropped {c}" for c in report.dropped]
     lines += [f"  accepted loss: {c}" for c in report.accepted_loss]
     lines += [f"  merged: {m}" for m in report.merged]

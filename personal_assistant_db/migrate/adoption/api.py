@@ -188,6 +188,7 @@ def contract(
         done=True,
         message="contract applied: the schema is the package's; the old app can no longer run",
         dropped=tuple(opts.result.get("dropped", ())),
+        moved=tuple(opts.result.get("moved", ())),
         accepted_loss=accepted,
         merged=tuple(opts.result.get("merged", ())),
         applied=(CONTRACT_ID,),

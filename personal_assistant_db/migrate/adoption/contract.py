@@ -27,7 +27,7 @@ from yoyo.migrations import get_migration_hash
 from ..source import shipped
 from .check import PACKAGE_PERMISSIONS
 from .expand import VIEW_SCHEMA, _current_schema, _q, package_columns, trigger_name
-from .mapping import TABLES, TableMap, shadow
+from .mapping import TABLES, TableMap, placeholders, shadow
 from .secrets import FUNCTION_NAMES
 from .shape import covered_ids, head_snapshot
 from .steps import RunOptions
@@ -109,13 +109,18 @@ def _undo_phase_a(conn: psycopg.Connection[Any]) -> None:
         conn.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}".encode())
 
 
-def _phase_b(conn: psycopg.Connection[Any], tmap: TableMap, dropped: list[str]) -> None:
+def _phase_b(
+    conn: psycopg.Connection[Any], tmap: TableMap, dropped: list[str], moved: list[str]
+) -> None:
     t = tmap.name
     legacy = [*tmap.down, *tmap.dropped]
     conn.execute(f"DROP TRIGGER IF EXISTS {trigger_name(t)} ON {t}".encode())
     conn.execute(f"DROP FUNCTION IF EXISTS {trigger_name(t)}()".encode())
     conn.execute(f"ALTER TABLE {t} " + ", ".join(f"DROP COLUMN {c}" for c in legacy))
-    dropped += [f"{t}.{c}" for c in legacy]
+    for c in tmap.down:
+        homes = ", ".join(f"{t}.{n}" for n in placeholders(tmap.down[c]))
+        moved.append(f"{t}.{c} -> {homes}")
+    dropped += [f"{t}.{c} (a surrogate key no foreign key references)" for c in tmap.dropped]
     for col in package_columns(t):
         conn.execute(f"ALTER TABLE {t} RENAME COLUMN {shadow(col.name)} TO {col.name}".encode())
     for col in package_columns(t):
@@ -233,14 +238,16 @@ def apply_contract(conn: psycopg.Connection[Any], opts: RunOptions) -> None:
             _undo_phase_a(conn)
         raise
     dropped: list[str] = []
+    moved: list[str] = []
     for attempt in range(4):
         dropped.clear()
+        moved.clear()
         try:
             with conn.transaction():
                 for tmap in TABLES:
                     conn.execute(f"DROP VIEW IF EXISTS {VIEW_SCHEMA}.{tmap.name}".encode())
                 for tmap in TABLES:
-                    _phase_b(conn, tmap, dropped)
+                    _phase_b(conn, tmap, dropped, moved)
                 _package_objects(conn, schema)
                 merged = _merge_rbac(conn, opts.grant_package_permissions)
                 _record(conn)
@@ -255,6 +262,7 @@ def apply_contract(conn: psycopg.Connection[Any], opts: RunOptions) -> None:
                 _undo_phase_a(conn)
             raise
     opts.result["dropped"] = dropped
+    opts.result["moved"] = moved
     opts.result["merged"] = merged
 
 

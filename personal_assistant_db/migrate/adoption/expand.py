@@ -136,6 +136,8 @@ def _function_sql(tmap: TableMap, cols: list[Column]) -> str:
             "  END IF;",
             f"ELSIF current_setting('{BACKFILL_GUC}', true) = 'on' THEN",
             *("  " + s for s in up_all),
+            f"ELSIF current_setting('{BACKFILL_GUC}', true) = 'down' THEN",
+            *("  " + s for s in down_all),
             "ELSE",
             *("  " + s for s in flags),
             *("  " + s for s in partial),
@@ -215,8 +217,11 @@ def apply_expand(
         raise
 
 
-def backfill(conn: psycopg.Connection[Any], table: str, *, batch_size: int) -> int:
-    """Compute every shadow column from the legacy row, in batches of ids; returns rows done."""
+def backfill(
+    conn: psycopg.Connection[Any], table: str, *, batch_size: int, direction: str = "on"
+) -> int:
+    """Compute every shadow column from the legacy row (``direction="down"``: every legacy
+    column from the package's), in batches of ids; returns the rows done."""
     row = conn.execute(sql.SQL("SELECT min(id), max(id) FROM {}").format(sql.Identifier(table)))
     low, high = row.fetchone() or (None, None)
     if low is None or high is None:
@@ -224,7 +229,7 @@ def backfill(conn: psycopg.Connection[Any], table: str, *, batch_size: int) -> i
     total = 0
     for start in _ranges(int(low), int(high), batch_size):
         with conn.transaction():
-            conn.execute(f"SET LOCAL {BACKFILL_GUC} = 'on'")
+            conn.execute(f"SET LOCAL {BACKFILL_GUC} = '{direction}'".encode())
             cur = conn.execute(
                 sql.SQL("UPDATE {} SET id = id WHERE id >= %s AND id < %s").format(
                     sql.Identifier(table)

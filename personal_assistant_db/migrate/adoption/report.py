@@ -90,7 +90,8 @@ class ContractReport:
 
     done: bool
     message: str
-    dropped: tuple[str, ...] = ()  # TABLE.COLUMN of every legacy column removed
+    dropped: tuple[str, ...] = ()  # legacy columns removed with no home (and why)
+    moved: tuple[str, ...] = ()  # legacy column -> the package column(s) that hold its values
     accepted_loss: tuple[str, ...] = ()
     merged: tuple[str, ...] = ()  # RBAC rows added, grants left alone
     blocking: tuple[Finding, ...] = ()
@@ -105,6 +106,7 @@ class ContractReport:
             "ok": self.done,
             "message": self.message,
             "dropped": list(self.dropped),
+            "moved": list(self.moved),
             "accepted_loss": list(self.accepted_loss),
             "merged": list(self.merged),
             "blocking": [f.as_dict() for f in self.blocking],
