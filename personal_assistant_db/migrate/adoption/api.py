@@ -123,12 +123,12 @@ def adopt(
 
 
 def _run(target: Target, mid: str, opts: RunOptions, lock_wait: float) -> None:
-    with Runner(target, lock_wait=lock_wait, extra_sources=(ADOPT_SOURCE,)) as runner:
-        with runner.locked():
-            if mid in runner.applied():
-                return
-            with options(opts):
-                runner.apply_one(mid)
+    runner_ = Runner(target, lock_wait=lock_wait, extra_sources=(ADOPT_SOURCE,))
+    with runner_ as runner, runner.locked():
+        if mid in runner.applied():
+            return
+        with options(opts):
+            runner.apply_one(mid)
 
 
 def _legacy_columns() -> set[str]:

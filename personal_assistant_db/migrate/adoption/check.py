@@ -131,7 +131,8 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "auth_tokens",
         "token_type_unknown",
-        "token_type IS NOT NULL AND token_type NOT IN ('refresh', 'access', 'reset', 'verification')",
+        "token_type IS NOT NULL"
+        " AND token_type NOT IN ('refresh', 'access', 'reset', 'verification')",
         "a token type the package does not know: its check refuses it",
         decision=_RESOLVE,
     ),
@@ -296,7 +297,7 @@ def find(conn: psycopg.Connection[Any]) -> list[Finding]:
     for rule in RULES:
         query = sql.SQL(
             "SELECT count(*), (array_agg(id ORDER BY id))[1:{}] FROM {} WHERE {}"
-        ).format(sql.Literal(_KEYS), sql.Identifier(rule.table), sql.SQL(rule.where))  # type: ignore[arg-type]
+        ).format(sql.Literal(_KEYS), sql.Identifier(rule.table), sql.SQL(rule.where))
         row = conn.execute(query).fetchone()
         if row is None or not row[0]:
             continue

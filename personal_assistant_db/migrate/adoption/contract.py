@@ -88,9 +88,8 @@ def _phase_a(conn: psycopg.Connection[Any], tmap: TableMap) -> None:
         if row is None:
             head, _, tail = definition.partition(" USING ")
             unique = "UNIQUE " if head.startswith("CREATE UNIQUE") else ""
-            conn.execute(
-                f"CREATE {unique}INDEX CONCURRENTLY {temp} ON {t} USING {_translate(tail, tmap)}".encode()
-            )
+            shape = _translate(tail, tmap)
+            conn.execute(f"CREATE {unique}INDEX CONCURRENTLY {temp} ON {t} USING {shape}".encode())
 
 
 def _undo_phase_a(conn: psycopg.Connection[Any]) -> None:
@@ -131,7 +130,7 @@ def _phase_b(
         _identity(conn, t)
     indexes = _of("indexes", t)
     for name, definition in _of("constraints", t).items():
-        kind, _, body = definition.partition(" ")
+        kind = definition.partition(" ")[0]
         if kind in ("c", "f"):
             conn.execute(f"ALTER TABLE {t} RENAME CONSTRAINT _pa_ck_{name} TO {name}".encode())
         elif kind in ("p", "u") and not (name == f"{t}_pkey" and "id" not in tmap.dropped):
@@ -152,9 +151,8 @@ def _identity(conn: psycopg.Connection[Any], t: str) -> None:
         conn.execute(f"DROP SEQUENCE {row[0]}".encode())
     top = conn.execute(f"SELECT max(id) FROM {t}".encode()).fetchone()
     start = int(top[0]) + 1 if top and top[0] is not None else 1
-    conn.execute(
-        f"ALTER TABLE {t} ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (START WITH {start})".encode()
-    )
+    identity = f"GENERATED ALWAYS AS IDENTITY (START WITH {start})"
+    conn.execute(f"ALTER TABLE {t} ALTER COLUMN id ADD {identity}".encode())
 
 
 def _package_objects(conn: psycopg.Connection[Any], schema: str) -> None:
@@ -172,9 +170,8 @@ def _package_objects(conn: psycopg.Connection[Any], schema: str) -> None:
             f"CREATE VIEW {VIEW_SCHEMA}.{tmap.name} AS SELECT {', '.join(cols)}"
             f" FROM {_q(schema)}.{tmap.name}".encode()
         )
-    conn.execute(
-        f"CREATE VIEW {VIEW_SCHEMA}._yoyo_migration AS SELECT * FROM {_q(schema)}._yoyo_migration".encode()
-    )
+    history = f"{_q(schema)}._yoyo_migration"
+    conn.execute(f"CREATE VIEW {VIEW_SCHEMA}._yoyo_migration AS SELECT * FROM {history}".encode())
     for name in FUNCTION_NAMES:
         conn.execute(f"DROP FUNCTION IF EXISTS {name}".encode())
 

@@ -49,9 +49,8 @@ def _unshape(conn: psycopg.Connection[Any], tmap: TableMap) -> None:
         conn.execute(
             f"ALTER TABLE {t} ALTER COLUMN id SET DEFAULT nextval('{t}_id_seq'::regclass)".encode()
         )
-        conn.execute(
-            f"SELECT setval('{t}_id_seq', COALESCE(max(id), 1), max(id) IS NOT NULL) FROM {t}".encode()
-        )
+        top = "COALESCE(max(id), 1), max(id) IS NOT NULL"
+        conn.execute(f"SELECT setval('{t}_id_seq', {top}) FROM {t}".encode())
     adds = []
     for col in columns_of(legacy_snapshot(), t):
         if col.name == "id" and keeps_id:
