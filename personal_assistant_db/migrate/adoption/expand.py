@@ -247,6 +247,16 @@ def _ranges(low: int, high: int, size: int) -> Iterator[int]:
         start += size
 
 
+def _touched(conn: psycopg.Connection[Any], table: str) -> bool:
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(%s)"
+        " AND attname LIKE '\\_pa\\_%%' AND NOT attisdropped)"
+        " OR EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = to_regclass(%s) AND tgname = %s)",
+        (table, table, trigger_name(table)),
+    ).fetchone()
+    return bool(row and row[0])
+
+
 def rollback_expand(conn: psycopg.Connection[Any]) -> None:
     """Undo expand: views, triggers, functions, shadow columns. Legacy values were never written."""
     conn.autocommit = True
@@ -255,6 +265,8 @@ def rollback_expand(conn: psycopg.Connection[Any]) -> None:
     statements.append(f"DROP SCHEMA IF EXISTS {VIEW_SCHEMA}")
     _tx(conn, statements)
     for tmap in reversed(TABLES):
+        if not _touched(conn, tmap.name):
+            continue  # nothing of ours there: take no lock on it
         drops = ", ".join(
             f"DROP COLUMN IF EXISTS {shadow(c.name)}" for c in reversed(package_columns(tmap.name))
         )
