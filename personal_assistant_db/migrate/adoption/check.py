@@ -28,6 +28,10 @@ _NOT_ADDRESS = (
     " AND NOT (ip_address ~ '^[0-9A-Fa-f:.]+$' AND ip_address LIKE '%:%')"
 )
 _NAME = "'^[a-z][a-z0-9_]{0,62}$'"
+_NOT_ADDRESS_ACTION = (
+    "ip_address is not an address (Starlette's TestClient writes its name):"
+    " NULL in the package's inet column"
+)
 
 
 @dataclass(frozen=True)
@@ -110,7 +114,7 @@ RULES: tuple[Rule, ...] = (
         "user_sessions",
         "ip_address_not_an_address",
         _NOT_ADDRESS,
-        "ip_address is not an address (Starlette's TestClient writes its name): NULL in the package's inet column",
+        _NOT_ADDRESS_ACTION,
         decision="accept the loss of these values with --accept-loss user_sessions.ip_address",
         loss="user_sessions.ip_address",
     ),
@@ -190,7 +194,7 @@ RULES: tuple[Rule, ...] = (
         "security_events",
         "ip_address_not_an_address",
         _NOT_ADDRESS,
-        "ip_address is not an address (Starlette's TestClient writes its name): NULL in the package's inet column",
+        _NOT_ADDRESS_ACTION,
         decision="accept the loss of these values with --accept-loss security_events.ip_address",
         loss="security_events.ip_address",
     ),
