@@ -47,11 +47,12 @@ def test_contract_leaves_the_packages_schema(contracted: str) -> None:
 
 
 def test_ids_and_the_apps_references_are_kept_and_ids_continue(contracted: str) -> None:
-    assert rows(contracted, "SELECT t.title, u.email FROM todos t JOIN users u ON u.id = t.user_id"
-                            " ORDER BY t.id") == [("a", "ada@example.org"), ("b", "bob@example.org")]  # fmt: skip
+    joined = "SELECT t.title, u.email FROM todos t JOIN users u ON u.id = t.user_id ORDER BY t.id"
+    assert rows(contracted, joined) == [("a", "ada@example.org"), ("b", "bob@example.org")]
     [(new_id,)] = rows(
         contracted,
-        "INSERT INTO users (email, password_hash) VALUES ('c@example.org', '$2b$12$c') RETURNING id",
+        "INSERT INTO users (email, password_hash) VALUES ('c@example.org', '$2b$12$c')"
+        " RETURNING id",
     )
     assert new_id == 3
 
