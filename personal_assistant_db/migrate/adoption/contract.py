@@ -10,7 +10,7 @@ B. one short transaction (``lock_timeout`` applies, retried): triggers and views
    columns dropped, shadow columns renamed, ``SET NOT NULL`` (free after the validated check),
    constraints renamed or attached ``USING INDEX``, ids made identity columns continuing after the
    highest id, the package's triggers, the RBAC merge, and yoyo's history: the package migrations
-   up to ``0008`` recorded as applied. The views in ``pa_adopt`` stay, as plain pass-through views,
+   up to ``0009`` recorded as applied. The views in ``pa_adopt`` stay, as plain pass-through views,
    so the new app keeps running until it is deployed without ``?schema=pa_adopt``.
 """
 
