@@ -249,7 +249,9 @@ def apply_contract(conn: psycopg.Connection[Any], opts: RunOptions) -> None:
                 merged = _merge_rbac(conn, opts.grant_package_permissions)
                 _record(conn)
             break
-        except psycopg.errors.LockNotAvailable:
+        except (psycopg.errors.LockNotAvailable, psycopg.errors.DeadlockDetected):
+            # the swap locks ten tables in one transaction: another session's lock (or a lock
+            # cycle with it) cancels it whole; wait a little and take them again
             if attempt == 3:
                 _undo_phase_a(conn)
                 raise
