@@ -240,6 +240,7 @@ def apply_contract(conn: psycopg.Connection[Any], opts: RunOptions) -> None:
         dropped.clear()
         moved.clear()
         try:
+            swap_began = time.perf_counter()
             with conn.transaction():
                 for tmap in TABLES:
                     conn.execute(f"DROP VIEW IF EXISTS {VIEW_SCHEMA}.{tmap.name}".encode())
@@ -248,6 +249,7 @@ def apply_contract(conn: psycopg.Connection[Any], opts: RunOptions) -> None:
                 _package_objects(conn, schema)
                 merged = _merge_rbac(conn, opts.grant_package_permissions)
                 _record(conn)
+            opts.result["swap_s"] = round(time.perf_counter() - swap_began, 4)
             break
         except (psycopg.errors.LockNotAvailable, psycopg.errors.DeadlockDetected):
             # the swap locks ten tables in one transaction: another session's lock (or a lock
