@@ -1,4 +1,5 @@
-"""The legacy ai_assistant app's database side, written from tests/data/ai_assistant_auth.sql.
+"""The legacy ai_assistant app's database side, written from its DDL (the package vendors it as
+``personal_assistant_db/migrate/adopt/legacy.sql``, for recognition; the tests build on that copy).
 
 No tests here. ``LegacyClient`` does what that app does, with plain SQL on the *legacy* columns
 only (``hashed_password``, ``phone_number``, ``last_login``, ``failed_login_attempts``, the raw
@@ -34,7 +35,13 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Json
 
-LEGACY_SQL = Path(__file__).resolve().parent / "data" / "ai_assistant_auth.sql"
+LEGACY_SQL = (
+    Path(__file__).resolve().parent.parent
+    / "personal_assistant_db"
+    / "migrate"
+    / "adopt"
+    / "legacy.sql"
+)
 
 LEGACY_TABLES = (
     "roles",

@@ -1,4 +1,4 @@
-"""Hypothesis strategies for legacy ai_assistant data (tests/data/ai_assistant_auth.sql). No tests.
+"""Hypothesis strategies for legacy ai_assistant data (personal_assistant_db/migrate/adopt/legacy.sql). No tests.
 
 ``legacy_datasets()`` draws a whole database's worth of rows, every table, with explicit ids
 (sparse, so "ids keep their values" and "sequences continue after the highest id" are tested):
