@@ -1,5 +1,5 @@
 """The legacy ai_assistant app's database side, written from its DDL (the package vendors it as
-``personal_assistant_db/migrate/adopt/legacy.sql``, for recognition; the tests build on that copy).
+``personal_assistant_db/migrate/adoption/legacy.sql``, for recognition; the tests use that copy).
 
 No tests here. ``LegacyClient`` does what that app does, with plain SQL on the *legacy* columns
 only (``hashed_password``, ``phone_number``, ``last_login``, ``failed_login_attempts``, the raw
@@ -35,12 +35,9 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Json
 
-LEGACY_SQL = (
-    Path(__file__).resolve().parent.parent
-    / "personal_assistant_db"
-    / "migrate"
-    / "adopt"
-    / "legacy.sql"
+# The package vendors the legacy DDL for recognition (migrate/adoption/legacy.sql); build on it.
+LEGACY_SQL = next(
+    (Path(__file__).resolve().parent.parent / "personal_assistant_db").rglob("legacy.sql")
 )
 
 LEGACY_TABLES = (

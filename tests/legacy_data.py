@@ -1,4 +1,6 @@
-"""Hypothesis strategies for legacy ai_assistant data (personal_assistant_db/migrate/adopt/legacy.sql). No tests.
+"""Hypothesis strategies for legacy ai_assistant data (the layout of legacy_client.LEGACY_SQL).
+
+No tests here.
 
 ``legacy_datasets()`` draws a whole database's worth of rows, every table, with explicit ids
 (sparse, so "ids keep their values" and "sequences continue after the highest id" are tested):
