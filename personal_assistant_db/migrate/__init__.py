@@ -11,7 +11,9 @@ yoyo or psycopg. The modules:
 - ``drift`` (verify), ``impact`` (assess), ``squawk`` (lint): the checks, in modules named for
   what they examine so that no submodule shadows the function of the same name;
 - ``snapshot``: catalog snapshots;
-- ``manifest``: the maintenance tool that regenerates MANIFEST and SNAPSHOTS.json.
+- ``manifest``: the maintenance tool that regenerates MANIFEST and SNAPSHOTS.json;
+- ``adoption/``: ``adopt``, ``contract`` and ``table_checksums`` for an existing ai_assistant
+  database (docs/adopting.md).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .adoption.api import adopt, contract, table_checksums
+    from .adoption.report import AdoptionReport, ContractReport, Finding
     from .drift import verify
     from .history import MigrationStatus, migration_status
     from .impact import assess
@@ -27,19 +31,31 @@ if TYPE_CHECKING:
     from .squawk import lint
 
 __all__ = [
+    "AdoptionReport",
+    "ContractReport",
+    "Finding",
     "MigrationStatus",
     "StatusReport",
+    "adopt",
     "apply",
     "assess",
+    "contract",
     "lint",
     "migration_status",
     "rollback",
     "status",
+    "table_checksums",
     "unlock",
     "verify",
 ]
 
 _HOMES = {
+    "AdoptionReport": "adoption.report",
+    "ContractReport": "adoption.report",
+    "Finding": "adoption.report",
+    "adopt": "adoption.api",
+    "contract": "adoption.api",
+    "table_checksums": "adoption.api",
     "MigrationStatus": "history",
     "migration_status": "history",
     "StatusReport": "ops",
