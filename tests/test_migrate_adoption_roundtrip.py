@@ -12,8 +12,8 @@ NULLs everywhere, odd IPs, naive timestamps at DST changes, large JSON, tokens o
    checksums identical, the catalog identical (no view, trigger, function or column left);
 4. adopt again succeeds, with the same values.
 
-Each example needs a fresh database and one CLI run: about 5-10 s each here, so the example
-count is small (``ADOPT_EXAMPLES`` raises it).
+The CLI runs in-process (tests/adopt_helpers.cli). Each example needs a fresh database: a few
+seconds each here, so the example count is modest (``ADOPT_EXAMPLES`` raises it).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import os
 from collections.abc import Callable
 
 import pytest
-from adopt_helpers import catalog_objects, mapping_differences, pa_db, rows_of
+from adopt_helpers import catalog_objects, cli, mapping_differences, rows_of
 from hypothesis import HealthCheck, Phase, given, settings
 from legacy_client import create_legacy
 from legacy_data import Rows, insert, legacy_datasets
@@ -31,7 +31,7 @@ from legacy_data import Rows, insert, legacy_datasets
 from personal_assistant_db.migrate import adopt, table_checksums
 
 MakeDb = Callable[[], str]
-EXAMPLES = int(os.environ.get("ADOPT_EXAMPLES", "6"))
+EXAMPLES = int(os.environ.get("ADOPT_EXAMPLES", "8"))
 
 
 def _secrets(data: Rows) -> list[str]:
@@ -82,14 +82,14 @@ def test_check_expand_values_rollback_readopt(make_database: MakeDb, data: Rows)
     catalog = catalog_objects(url)
 
     # 1. check: nothing applied, decisions listed by key, no value printed
-    check = pa_db("adopt", "--check", "--json", url=url)
-    assert check.returncode in (0, 1), check.stdout + check.stderr
-    out = check.stdout + check.stderr
+    code, stdout, stderr = cli("adopt", "--check", "--json", url=url)
+    assert code in (0, 1), stdout + stderr
+    out = stdout + stderr
     for secret in _secrets(data):
         assert secret not in out, (
             f"a value of the legacy data reached the --check output: {secret!r}"
         )
-    report = json.loads(check.stdout)
+    report = json.loads(stdout)
     assert table_checksums(url) == before and catalog_objects(url) == catalog
     collisions = _case_collisions(url)
     listed = {
@@ -99,9 +99,9 @@ def test_check_expand_values_rollback_readopt(make_database: MakeDb, data: Rows)
         for key in f["keys"]
     }
     assert collisions <= listed, f"case-colliding accounts {collisions} not all listed: {report}"
-    assert (check.returncode == 1) == any(f["decision"] for f in report["findings"])
+    assert (code == 1) == any(f["decision"] for f in report["findings"])
     if collisions:
-        assert check.returncode == 1
+        assert code == 1
 
     # 2. expand: every value as the mapping says, legacy columns untouched
     expanded = adopt(url)
@@ -110,8 +110,8 @@ def test_check_expand_values_rollback_readopt(make_database: MakeDb, data: Rows)
     assert mapping_differences(url, data) == []
 
     # 3. rollback: the legacy layout, every row and value, exactly
-    back = pa_db("rollback", "--steps", "1", url=url)
-    assert back.returncode == 0, back.stdout + back.stderr
+    code, stdout, stderr = cli("rollback", "--steps", "1", url=url)
+    assert code == 0, stdout + stderr
     assert table_checksums(url) == before
     assert catalog_objects(url) == catalog
 
