@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import secrets
 import struct
 import threading
@@ -468,5 +467,36 @@ class LegacyClient:
         return user_id
 
 
-def dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=str)
+class LegacyLoad:
+    """``threads`` legacy app connections, each running whole visits until stopped."""
+
+    def __init__(self, url: str, threads: int = 2) -> None:
+        self.url, self.stats, self.stop = url, Stats(), threading.Event()
+        self.users: list[int] = []
+        self.threads = [
+            threading.Thread(target=self._run, args=(f"legacy{n}",), daemon=True)
+            for n in range(threads)
+        ]
+
+    def _run(self, tag: str) -> None:
+        with LegacyClient(self.url, stats=self.stats) as client:
+            n = 0
+            while not self.stop.is_set():
+                try:
+                    self.users.append(client.session(f"{tag}-{n}"))
+                except psycopg.Error:
+                    pass  # already recorded by the flow that failed
+                except Exception as exc:  # a flow's own check failed: recorded too
+                    with self.stats.lock:
+                        self.stats.errors.append(f"{type(exc).__name__}: {exc}")
+                n += 1
+
+    def __enter__(self) -> LegacyLoad:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=60)

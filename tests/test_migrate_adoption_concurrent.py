@@ -13,13 +13,12 @@ secret, backup codes and events.
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Callable
 
 import psycopg
 import pytest
 import sqlalchemy as sa
-from legacy_client import LegacyClient, Stats, create_legacy, fill_legacy, totp
+from legacy_client import LegacyClient, LegacyLoad, create_legacy, fill_legacy, totp
 from new_client import NewClient, sha256
 
 from personal_assistant_db.migrate import adopt, contract
@@ -32,38 +31,6 @@ def _views_ready(url: str) -> bool:
     with psycopg.connect(url) as conn:
         row = conn.execute("SELECT to_regclass('pa_adopt.users') IS NOT NULL").fetchone()
         return bool(row and row[0])
-
-
-class LegacyLoad:
-    """``threads`` legacy app connections, each running whole visits until stopped."""
-
-    def __init__(self, url: str, threads: int = 2) -> None:
-        self.url, self.stats, self.stop = url, Stats(), threading.Event()
-        self.users: list[int] = []
-        self.threads = [
-            threading.Thread(target=self._run, args=(f"legacy{n}",), daemon=True)
-            for n in range(threads)
-        ]
-
-    def _run(self, tag: str) -> None:
-        with LegacyClient(self.url, stats=self.stats) as client:
-            n = 0
-            while not self.stop.is_set():
-                try:
-                    self.users.append(client.session(f"{tag}-{n}"))
-                except Exception as exc:  # recorded; the test fails on any
-                    self.stats.errors.append(f"{type(exc).__name__}: {exc}")
-                n += 1
-
-    def __enter__(self) -> LegacyLoad:
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join(timeout=60)
 
 
 async def _new_load(client: NewClient, stop: asyncio.Event, tag: str, made: list[int]) -> None:
