@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 import psycopg
+import psycopg.errors
 
 from ...errors import MigrationError
 from ..runner import Runner, describe
@@ -54,6 +55,22 @@ def adopt(
         raise MigrationError(f"--batch-size must be a whole number >= 1, got {batch_size!r}")
     target = target_of(source)
     began = time.perf_counter()
+    try:
+        return _adopt(target, check=check, batch_size=batch_size, lock_wait=lock_wait, began=began)
+    except psycopg.errors.LockNotAvailable:
+        raise MigrationError(
+            f"another session held a lock longer than lock_timeout ({target.lock_timeout_ms} ms)"
+            " while adoption read or changed the tables; nothing was changed; retry later"
+        ) from None
+    except psycopg.Error as exc:
+        raise MigrationError(
+            f"adoption could not run: {describe(exc)}; nothing was changed"
+        ) from None
+
+
+def _adopt(
+    target: Target, *, check: bool, batch_size: int, lock_wait: float, began: float
+) -> AdoptionReport:
     with target.connect() as conn:
         schema = _schema(conn)
         state = adoption_state(conn)
@@ -123,12 +140,12 @@ def adopt(
 
 
 def _run(target: Target, mid: str, opts: RunOptions, lock_wait: float) -> None:
-    with Runner(target, lock_wait=lock_wait, extra_sources=(ADOPT_SOURCE,)) as runner:
-        with runner.locked():
-            if mid in runner.applied():
-                return
-            with options(opts):
-                runner.apply_one(mid)
+    runner_ = Runner(target, lock_wait=lock_wait, extra_sources=(ADOPT_SOURCE,))
+    with runner_ as runner, runner.locked():
+        if mid in runner.applied():
+            return
+        with options(opts):
+            runner.apply_one(mid)
 
 
 def _legacy_columns() -> set[str]:

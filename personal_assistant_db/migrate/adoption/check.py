@@ -28,6 +28,10 @@ _NOT_ADDRESS = (
     " AND NOT (ip_address ~ '^[0-9A-Fa-f:.]+$' AND ip_address LIKE '%:%')"
 )
 _NAME = "'^[a-z][a-z0-9_]{0,62}$'"
+_NOT_ADDRESS_ACTION = (
+    "ip_address is not an address (Starlette's TestClient writes its name):"
+    " NULL in the package's inet column"
+)
 
 
 @dataclass(frozen=True)
@@ -110,7 +114,7 @@ RULES: tuple[Rule, ...] = (
         "user_sessions",
         "ip_address_not_an_address",
         _NOT_ADDRESS,
-        "ip_address is not an address (e.g. 'testclient'): NULL in the package's inet column",
+        _NOT_ADDRESS_ACTION,
         decision="accept the loss of these values with --accept-loss user_sessions.ip_address",
         loss="user_sessions.ip_address",
     ),
@@ -131,7 +135,8 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "auth_tokens",
         "token_type_unknown",
-        "token_type IS NOT NULL AND token_type NOT IN ('refresh', 'access', 'reset', 'verification')",
+        "token_type IS NOT NULL"
+        " AND token_type NOT IN ('refresh', 'access', 'reset', 'verification')",
         "a token type the package does not know: its check refuses it",
         decision=_RESOLVE,
     ),
@@ -189,7 +194,7 @@ RULES: tuple[Rule, ...] = (
         "security_events",
         "ip_address_not_an_address",
         _NOT_ADDRESS,
-        "ip_address is not an address (e.g. 'testclient'): NULL in the package's inet column",
+        _NOT_ADDRESS_ACTION,
         decision="accept the loss of these values with --accept-loss security_events.ip_address",
         loss="security_events.ip_address",
     ),
@@ -296,7 +301,7 @@ def find(conn: psycopg.Connection[Any]) -> list[Finding]:
     for rule in RULES:
         query = sql.SQL(
             "SELECT count(*), (array_agg(id ORDER BY id))[1:{}] FROM {} WHERE {}"
-        ).format(sql.Literal(_KEYS), sql.Identifier(rule.table), sql.SQL(rule.where))  # type: ignore[arg-type]
+        ).format(sql.Literal(_KEYS), sql.Identifier(rule.table), sql.SQL(rule.where))
         row = conn.execute(query).fetchone()
         if row is None or not row[0]:
             continue

@@ -26,13 +26,13 @@ from yoyo.migrations import get_migration_hash
 
 from ..source import shipped
 from .check import PACKAGE_PERMISSIONS
-from .expand import VIEW_SCHEMA, _current_schema, _q, package_columns, trigger_name
+from .expand import VIEW_SCHEMA, current_schema, package_columns, quoted, trigger_name
 from .mapping import TABLES, TableMap, placeholders, shadow
 from .secrets import FUNCTION_NAMES
 from .shape import covered_ids, head_snapshot
 from .steps import RunOptions
 
-__all__ = ["apply_contract", "rollback_contract"]
+__all__ = ["apply_contract", "package_objects", "rollback_contract"]
 
 _NAME = re.compile(r"[a-z_][a-z0-9_]*")
 
@@ -46,7 +46,7 @@ def _translate(text: str, tmap: TableMap) -> str:
     return "'".join(parts)
 
 
-def _of(kind: str, table: str) -> dict[str, str]:
+def package_objects(kind: str, table: str) -> dict[str, str]:
     snap = head_snapshot()[kind]
     if kind == "indexes":
         return {k: v for k, v in snap.items() if f" ON {table} USING " in v}
@@ -64,7 +64,7 @@ def _phase_a(conn: psycopg.Connection[Any], tmap: TableMap) -> None:
     for col in package_columns(t):
         if col.not_null and not col.generated:
             checks.append((f"_pa_nn_{col.name}"[:63], f"CHECK ({shadow(col.name)} IS NOT NULL)"))
-    for name, definition in _of("constraints", t).items():
+    for name, definition in package_objects("constraints", t).items():
         kind, _, body = definition.partition(" ")
         if kind == "c":
             checks.append((f"_pa_ck_{name}"[:63], _translate(body, tmap)))
@@ -75,7 +75,7 @@ def _phase_a(conn: psycopg.Connection[Any], tmap: TableMap) -> None:
         if not _exists(conn, has_con, t, name):
             conn.execute(f"ALTER TABLE {t} ADD CONSTRAINT {name} {definition} NOT VALID".encode())
         conn.execute(f"ALTER TABLE {t} VALIDATE CONSTRAINT {name}".encode())
-    for name, definition in _of("indexes", t).items():
+    for name, definition in package_objects("indexes", t).items():
         if name == f"{t}_pkey" and "id" not in tmap.dropped:
             continue  # the legacy primary key on id is the package's too
         temp = f"_pa_ix_{name}"[:63]
@@ -88,9 +88,8 @@ def _phase_a(conn: psycopg.Connection[Any], tmap: TableMap) -> None:
         if row is None:
             head, _, tail = definition.partition(" USING ")
             unique = "UNIQUE " if head.startswith("CREATE UNIQUE") else ""
-            conn.execute(
-                f"CREATE {unique}INDEX CONCURRENTLY {temp} ON {t} USING {_translate(tail, tmap)}".encode()
-            )
+            shape = _translate(tail, tmap)
+            conn.execute(f"CREATE {unique}INDEX CONCURRENTLY {temp} ON {t} USING {shape}".encode())
 
 
 def _undo_phase_a(conn: psycopg.Connection[Any]) -> None:
@@ -129,9 +128,9 @@ def _phase_b(
             conn.execute(f"ALTER TABLE {t} DROP CONSTRAINT _pa_nn_{col.name}"[:200].encode())
     if "id" not in tmap.dropped:
         _identity(conn, t)
-    indexes = _of("indexes", t)
-    for name, definition in _of("constraints", t).items():
-        kind, _, body = definition.partition(" ")
+    indexes = package_objects("indexes", t)
+    for name, definition in package_objects("constraints", t).items():
+        kind = definition.partition(" ")[0]
         if kind in ("c", "f"):
             conn.execute(f"ALTER TABLE {t} RENAME CONSTRAINT _pa_ck_{name} TO {name}".encode())
         elif kind in ("p", "u") and not (name == f"{t}_pkey" and "id" not in tmap.dropped):
@@ -152,9 +151,8 @@ def _identity(conn: psycopg.Connection[Any], t: str) -> None:
         conn.execute(f"DROP SEQUENCE {row[0]}".encode())
     top = conn.execute(f"SELECT max(id) FROM {t}".encode()).fetchone()
     start = int(top[0]) + 1 if top and top[0] is not None else 1
-    conn.execute(
-        f"ALTER TABLE {t} ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (START WITH {start})".encode()
-    )
+    identity = f"GENERATED ALWAYS AS IDENTITY (START WITH {start})"
+    conn.execute(f"ALTER TABLE {t} ALTER COLUMN id ADD {identity}".encode())
 
 
 def _package_objects(conn: psycopg.Connection[Any], schema: str) -> None:
@@ -170,11 +168,10 @@ def _package_objects(conn: psycopg.Connection[Any], schema: str) -> None:
         ]
         conn.execute(
             f"CREATE VIEW {VIEW_SCHEMA}.{tmap.name} AS SELECT {', '.join(cols)}"
-            f" FROM {_q(schema)}.{tmap.name}".encode()
+            f" FROM {quoted(schema)}.{tmap.name}".encode()
         )
-    conn.execute(
-        f"CREATE VIEW {VIEW_SCHEMA}._yoyo_migration AS SELECT * FROM {_q(schema)}._yoyo_migration".encode()
-    )
+    history = f"{quoted(schema)}._yoyo_migration"
+    conn.execute(f"CREATE VIEW {VIEW_SCHEMA}._yoyo_migration AS SELECT * FROM {history}".encode())
     for name in FUNCTION_NAMES:
         conn.execute(f"DROP FUNCTION IF EXISTS {name}".encode())
 
@@ -229,7 +226,7 @@ def _record(conn: psycopg.Connection[Any]) -> None:
 
 def apply_contract(conn: psycopg.Connection[Any], opts: RunOptions) -> None:
     conn.autocommit = True
-    schema = _current_schema(conn)
+    schema = current_schema(conn)
     try:
         for tmap in TABLES:
             _phase_a(conn, tmap)

@@ -34,10 +34,14 @@ __all__ = [
     "VIEW_SCHEMA",
     "apply_expand",
     "backfill",
+    "current_schema",
     "package_columns",
+    "quoted",
     "rollback_expand",
+    "run_in_transaction",
     "table_sql",
     "trigger_name",
+    "view_sql",
 ]
 
 VIEW_SCHEMA = "pa_adopt"
@@ -158,21 +162,21 @@ def view_sql(tmap: TableMap, schema: str) -> str:
     ]
     return (
         f"CREATE OR REPLACE VIEW {VIEW_SCHEMA}.{tmap.name} AS SELECT {', '.join(shown)}"
-        f" FROM {_q(schema)}.{tmap.name}"
+        f" FROM {quoted(schema)}.{tmap.name}"
     )
 
 
-def _q(name: str) -> str:
+def quoted(name: str) -> str:
     return sql.Identifier(name).as_string(None)
 
 
-def _tx(conn: psycopg.Connection[Any], statements: list[str]) -> None:
+def run_in_transaction(conn: psycopg.Connection[Any], statements: list[str]) -> None:
     with conn.transaction():
         for statement in statements:
             conn.execute(statement.encode())
 
 
-def _current_schema(conn: psycopg.Connection[Any]) -> str:
+def current_schema(conn: psycopg.Connection[Any]) -> str:
     row = conn.execute("SELECT current_schema()").fetchone()
     if row is None or row[0] is None:
         raise RuntimeError("no current schema")
@@ -192,18 +196,18 @@ def apply_expand(
     finishes: every statement is idempotent and the backfill is idempotent too.
     """
     conn.autocommit = True
-    schema = _current_schema(conn)
+    schema = current_schema(conn)
     try:
-        _tx(conn, list(FUNCTIONS))
+        run_in_transaction(conn, list(FUNCTIONS))
         for tmap in TABLES:
-            _tx(conn, table_sql(tmap))
-        _tx(
+            run_in_transaction(conn, table_sql(tmap))
+        run_in_transaction(
             conn,
             [
                 f"CREATE SCHEMA IF NOT EXISTS {VIEW_SCHEMA}",
                 *(view_sql(t, schema) for t in TABLES),
                 f"CREATE OR REPLACE VIEW {VIEW_SCHEMA}._yoyo_migration AS"
-                f" SELECT * FROM {_q(schema)}._yoyo_migration",
+                f" SELECT * FROM {quoted(schema)}._yoyo_migration",
             ],
         )
         for tmap in TABLES:
@@ -247,18 +251,30 @@ def _ranges(low: int, high: int, size: int) -> Iterator[int]:
         start += size
 
 
+def _touched(conn: psycopg.Connection[Any], table: str) -> bool:
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(%s)"
+        " AND attname LIKE '\\_pa\\_%%' AND NOT attisdropped)"
+        " OR EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = to_regclass(%s) AND tgname = %s)",
+        (table, table, trigger_name(table)),
+    ).fetchone()
+    return bool(row and row[0])
+
+
 def rollback_expand(conn: psycopg.Connection[Any]) -> None:
     """Undo expand: views, triggers, functions, shadow columns. Legacy values were never written."""
     conn.autocommit = True
     statements = [f"DROP VIEW IF EXISTS {VIEW_SCHEMA}.{t.name}" for t in TABLES]
     statements.append(f"DROP VIEW IF EXISTS {VIEW_SCHEMA}._yoyo_migration")
     statements.append(f"DROP SCHEMA IF EXISTS {VIEW_SCHEMA}")
-    _tx(conn, statements)
+    run_in_transaction(conn, statements)
     for tmap in reversed(TABLES):
+        if not _touched(conn, tmap.name):
+            continue  # nothing of ours there: take no lock on it
         drops = ", ".join(
             f"DROP COLUMN IF EXISTS {shadow(c.name)}" for c in reversed(package_columns(tmap.name))
         )
-        _tx(
+        run_in_transaction(
             conn,
             [
                 f"DROP TRIGGER IF EXISTS {trigger_name(tmap.name)} ON {tmap.name}",
@@ -266,4 +282,4 @@ def rollback_expand(conn: psycopg.Connection[Any]) -> None:
                 f"ALTER TABLE {tmap.name} {drops}",
             ],
         )
-    _tx(conn, [f"DROP FUNCTION IF EXISTS {f}" for f in FUNCTION_NAMES])
+    run_in_transaction(conn, [f"DROP FUNCTION IF EXISTS {f}" for f in FUNCTION_NAMES])

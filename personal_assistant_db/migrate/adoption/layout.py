@@ -71,9 +71,8 @@ def compare(live: Snapshot) -> Layout:
                     f"column {table}.{col.name}: missing (expected {col.definition})"
                 )
             elif found.definition != col.definition:
-                differences.append(
-                    f"column {table}.{col.name}: expected {col.definition}, found {found.definition}"
-                )
+                shown = f"expected {col.definition}, found {found.definition}"
+                differences.append(f"column {table}.{col.name}: {shown}")
         known = {c.name for c in columns_of(want, table)}
         for name in sorted(set(have) - known):
             if not name.startswith(SHADOW):

@@ -122,10 +122,10 @@ def build_legacy_snapshot(server_url: str) -> Snapshot:
     from ..snapshot import snapshot
     from ..target import scratch_database, target_of
 
-    with scratch_database(target_of(server_url), prefix="pa_db_legacy") as target:
-        with target.connect() as conn:
-            conn.execute(legacy_ddl().encode())
-            return snapshot(conn)
+    scratch = scratch_database(target_of(server_url), prefix="pa_db_legacy")
+    with scratch as target, target.connect() as conn:
+        conn.execute(legacy_ddl().encode())
+        return snapshot(conn)
 
 
 def main(argv: list[str] | None = None) -> int:  # pragma: no cover - maintenance tool

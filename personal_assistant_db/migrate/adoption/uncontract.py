@@ -13,11 +13,11 @@ from typing import Any
 
 import psycopg
 
-from .contract import _of
+from .contract import package_objects
 from .expand import (
     VIEW_SCHEMA,
-    _current_schema,
     backfill,
+    current_schema,
     package_columns,
     table_sql,
     view_sql,
@@ -33,10 +33,10 @@ __all__ = ["rollback_contract"]
 def _unshape(conn: psycopg.Connection[Any], tmap: TableMap) -> None:
     t = tmap.name
     keeps_id = "id" not in tmap.dropped
-    for name in _of("constraints", t):
+    for name in package_objects("constraints", t):
         if not (keeps_id and name == f"{t}_pkey"):
             conn.execute(f"ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {name}".encode())
-    for name in _of("indexes", t):
+    for name in package_objects("indexes", t):
         if not (keeps_id and name == f"{t}_pkey"):
             conn.execute(f"DROP INDEX IF EXISTS {name}".encode())
     for col in package_columns(t):
@@ -49,9 +49,8 @@ def _unshape(conn: psycopg.Connection[Any], tmap: TableMap) -> None:
         conn.execute(
             f"ALTER TABLE {t} ALTER COLUMN id SET DEFAULT nextval('{t}_id_seq'::regclass)".encode()
         )
-        conn.execute(
-            f"SELECT setval('{t}_id_seq', COALESCE(max(id), 1), max(id) IS NOT NULL) FROM {t}".encode()
-        )
+        top = "COALESCE(max(id), 1), max(id) IS NOT NULL"
+        conn.execute(f"SELECT setval('{t}_id_seq', {top}) FROM {t}".encode())
     adds = []
     for col in columns_of(legacy_snapshot(), t):
         if col.name == "id" and keeps_id:
@@ -79,7 +78,7 @@ def _legacy_constraints(conn: psycopg.Connection[Any], tmap: TableMap) -> None:
 
 def rollback_contract(conn: psycopg.Connection[Any]) -> None:
     conn.autocommit = True
-    schema = _current_schema(conn)
+    schema = current_schema(conn)
     snap = head_snapshot()
     statements = [f"DROP VIEW IF EXISTS {VIEW_SCHEMA}.{t.name}" for t in TABLES]
     with conn.transaction():
