@@ -24,6 +24,7 @@ import secrets
 import struct
 import threading
 import time
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -94,6 +95,13 @@ def totp(secret: str, at: float | None = None, step: int = 30) -> str:
     offset = mac[-1] & 0x0F
     code = (struct.unpack(">I", mac[offset : offset + 4])[0] & 0x7FFFFFFF) % 1_000_000
     return f"{code:06d}"
+
+
+def totp_matches(secret: str, code: str) -> bool:
+    """The code of this 30 s step or the previous one, as authenticator servers accept (a code
+    read just before a step boundary is checked just after it)."""
+    now = time.time()
+    return any(hmac.compare_digest(totp(secret, at), code) for at in (now, now - 30))
 
 
 def create_legacy(url: str) -> None:
@@ -196,7 +204,7 @@ class LegacyClient:
     """One connection of the legacy app. Each public method is one committed flow."""
 
     def __init__(self, url: str, *, stats: Stats | None = None) -> None:
-        self.conn = psycopg.connect(url)
+        self.conn = psycopg.connect(url, application_name="ai_assistant-legacy")
         self.stats = stats or Stats()
 
     def close(self) -> None:
@@ -390,7 +398,7 @@ class LegacyClient:
                 "SELECT totp_secret FROM mfa_configurations WHERE user_id = %s AND totp_enabled",
                 (user_id,),
             )
-        return bool(rows) and rows[0][0] is not None and hmac.compare_digest(totp(rows[0][0]), code)
+        return bool(rows) and rows[0][0] is not None and totp_matches(rows[0][0], code)
 
     def use_backup_code(self, user_id: int, code: str) -> bool:
         """True once per unused code: the code leaves the JSON list, an event is written."""
@@ -486,9 +494,12 @@ class LegacyLoad:
                     self.users.append(client.session(f"{tag}-{n}"))
                 except psycopg.Error:
                     pass  # already recorded by the flow that failed
-                except Exception as exc:  # a flow's own check failed: recorded too
+                except Exception as exc:  # a flow's own check failed: recorded too, with where
+                    where = traceback.extract_tb(exc.__traceback__)[-1]
                     with self.stats.lock:
-                        self.stats.errors.append(f"{type(exc).__name__}: {exc}")
+                        self.stats.errors.append(
+                            f"{type(exc).__name__}: {exc} at line {where.lineno}: {where.line}"
+                        )
                 n += 1
 
     def __enter__(self) -> LegacyLoad:

@@ -13,7 +13,6 @@ schema ``pa_adopt`` (docs/adopting.md); the client reaches them with SQLAlchemy'
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from legacy_client import bcrypt_like, check_password, totp
+from legacy_client import bcrypt_like, check_password, totp, totp_matches
 
 from personal_assistant_db import Database, models
 
@@ -198,7 +197,7 @@ class NewClient:
             "fetch_val",
             sa.select(m.c.totp_secret).where(m.c.user_id == user_id, m.c.totp_enabled),
         )
-        return secret is not None and hmac.compare_digest(totp(secret), code)
+        return secret is not None and totp_matches(secret, code)
 
     async def security_event(
         self, user_id: int | None, kind: str, severity: str = "info", details: Any = None
