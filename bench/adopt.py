@@ -89,11 +89,11 @@ class LockSampler(threading.Thread):
 
 
 def _summary(latencies: list[float]) -> tuple[float, float, float]:
-    return pct(latencies, 50) * 1e3, pct(latencies, 99) * 1e3, max(latencies) * 1e3
+    return pct(latencies, 0.50) * 1e3, pct(latencies, 0.99) * 1e3, max(latencies) * 1e3
 
 
 def _run_load(url: str, threads: int, seconds: float) -> tuple[LegacyLoad, float]:
-    with LegacyLoad(url, threads=threads) as load:
+    with LegacyLoad(url, threads=threads, prefix="baseline") as load:
         time.sleep(seconds)
     return load, seconds
 
@@ -130,7 +130,7 @@ def main() -> None:
         sampler.start()
         env = {k: v for k, v in os.environ.items() if not k.startswith("DB_")}
         env["DATABASE_URL"] = url
-        with LegacyLoad(url, threads=args.threads) as load:
+        with LegacyLoad(url, threads=args.threads, prefix="during") as load:
             time.sleep(2)
             started = time.perf_counter()
             proc = subprocess.run(

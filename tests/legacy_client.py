@@ -478,11 +478,11 @@ class LegacyClient:
 class LegacyLoad:
     """``threads`` legacy app connections, each running whole visits until stopped."""
 
-    def __init__(self, url: str, threads: int = 2) -> None:
+    def __init__(self, url: str, threads: int = 2, prefix: str = "legacy") -> None:
         self.url, self.stats, self.stop = url, Stats(), threading.Event()
         self.users: list[int] = []
         self.threads = [
-            threading.Thread(target=self._run, args=(f"legacy{n}",), daemon=True)
+            threading.Thread(target=self._run, args=(f"{prefix}{n}",), daemon=True)
             for n in range(threads)
         ]
 
