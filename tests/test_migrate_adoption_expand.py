@@ -112,6 +112,25 @@ def test_each_version_sees_the_others_writes(expanded: str) -> None:
     ]
 
 
+def test_the_new_version_runs_on_the_view_schema_alone(expanded: str) -> None:
+    """The new app's connections may have search_path = pa_adopt only: the triggers still find
+    their helper functions (their search_path is pinned where expand ran)."""
+    with target_of(expanded).connect() as conn:
+        conn.execute("SET search_path TO pa_adopt")
+        conn.execute(
+            "INSERT INTO users (email, password_hash, verification_token_hash)"
+            " VALUES ('v@example.org', '$2b$12$v', %s)",
+            (hash_secret("x"),),
+        )
+        conn.execute(
+            "INSERT INTO user_sessions (user_id, session_id, ip_address, expires_at)"
+            " VALUES (1, 'v-session', '192.0.2.9', now() + interval '1 day')"
+        )
+    assert rows(
+        expanded, "SELECT ip_address FROM user_sessions WHERE session_id = 'v-session'"
+    ) == [("192.0.2.9",)]
+
+
 def test_status_shows_a_half_adopted_database_and_apply_refuses(expanded: str) -> None:
     assert status(expanded).adoption is not None
     shown = pa_db("status", database=expanded)

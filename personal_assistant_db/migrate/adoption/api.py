@@ -180,6 +180,17 @@ def contract(
                 " (and `adopt --check` before it)"
             )
         findings = find(conn)
+        referenced = conn.execute(
+            "SELECT conrelid::regclass::text || '.' || conname FROM pg_constraint"
+            " WHERE contype = 'f' AND confrelid IN (to_regclass('user_roles'),"
+            " to_regclass('role_permissions'))"
+        ).fetchall()
+        if referenced:
+            names = ", ".join(str(r[0]) for r in referenced)
+            raise MigrationError(
+                f"foreign keys reference user_roles.id or role_permissions.id ({names}): the"
+                " package keys these tables by their pair; drop or change those keys first"
+            )
         try:
             pending = conn.execute(
                 "SELECT count(*) FROM users WHERE _pa_password_hash IS NULL"

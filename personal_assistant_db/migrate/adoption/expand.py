@@ -132,7 +132,9 @@ def _function_sql(tmap: TableMap, cols: list[Column]) -> str:
         partial.append(f"IF ({changed}) AND NOT l_{c} THEN NEW.{c} := {_down(tmap, c)}; END IF;")
     body = "\n    ".join(
         [
-            "IF TG_OP = 'INSERT' THEN",
+            f"IF current_setting('{BACKFILL_GUC}', true) = 'set' THEN",
+            "  RETURN NEW;  -- the backfill's UPDATE computed every column itself",
+            "ELSIF TG_OP = 'INSERT' THEN",
             f"  IF NEW.{shadow(tmap.sentinel)} IS NULL THEN",
             *("    " + s for s in up_all),
             "  ELSE",
@@ -151,7 +153,7 @@ def _function_sql(tmap: TableMap, cols: list[Column]) -> str:
     )
     return (
         f"CREATE OR REPLACE FUNCTION {trigger_name(tmap.name)}() RETURNS trigger\n"
-        f"LANGUAGE plpgsql AS $fn$\nDECLARE\n    {' '.join(declare)}\nBEGIN\n    {body}\nEND\n$fn$"
+        f"LANGUAGE plpgsql SET search_path FROM CURRENT AS $fn$\nDECLARE\n    {' '.join(declare)}\nBEGIN\n    {body}\nEND\n$fn$"
     )
 
 
@@ -231,17 +233,32 @@ def backfill(
     if low is None or high is None:
         return 0
     total = 0
+    statement = _backfill_sql(table, direction)
     for start in _ranges(int(low), int(high), batch_size):
         with conn.transaction():
-            conn.execute(f"SET LOCAL {BACKFILL_GUC} = '{direction}'".encode())
-            cur = conn.execute(
-                sql.SQL("UPDATE {} SET id = id WHERE id >= %s AND id < %s").format(
-                    sql.Identifier(table)
-                ),
-                (start, start + batch_size),
-            )
+            conn.execute(f"SET LOCAL {BACKFILL_GUC} = 'set'")
+            cur = conn.execute(statement, (start, start + batch_size))
             total += cur.rowcount
     return total
+
+
+def _backfill_sql(table: str, direction: str) -> bytes:
+    """One set-based UPDATE per batch: the trigger's expressions, evaluated by the executor
+    (several times faster than the trigger's row-by-row assignments)."""
+    tmap = next(t for t in TABLES if t.name == table)
+    writable = {c.name for c in package_columns(table) if not c.generated}
+    if direction == "down":
+        sets = []
+        for c in tmap.down:
+            text = tmap.down[c].replace("OLD_backup_codes", "backup_codes")
+            sets.append(f"{c} = {_render(text, {n: shadow(n) for n in placeholders(text)})}")
+    else:
+        sets = [
+            f"{shadow(c)} = {_render(tmap.up[c], {n: n for n in placeholders(tmap.up[c])})}"
+            for c in tmap.up
+            if c in writable
+        ]
+    return f"UPDATE {table} SET {', '.join(sets)} WHERE id >= %s AND id < %s".encode()
 
 
 def _ranges(low: int, high: int, size: int) -> Iterator[int]:
