@@ -27,6 +27,7 @@ from _common import ROWS, Runner, bench_database, drive, median, pct, table
 from _plot import write_ratio_chart
 
 from personal_assistant_db import Database
+from personal_assistant_db.engines import connect_args
 from personal_assistant_db.testing import plain_url
 
 POOL = 20
@@ -57,13 +58,13 @@ async def main(args: argparse.Namespace) -> None:
             max_overflow=0,
             pool_pre_ping=s.pool_pre_ping,
             pool_recycle=s.pool_recycle,
-            connect_args=s.asyncpg_connect_args(),
+            connect_args=connect_args(s),
         )
         raw = await asyncpg.create_pool(
             plain_url(url),
             min_size=POOL,
             max_size=POOL,
-            server_settings=s.asyncpg_connect_args()["server_settings"],
+            server_settings=connect_args(s)["server_settings"],
         )
         assert raw is not None
         pk_stmt, select1 = text(QUERIES["pk"][0]), text("SELECT 1")

@@ -33,6 +33,7 @@ from _common import ROWS, bench_database, median, pct, server_url, table
 from _plot import write_ratio_chart
 
 from personal_assistant_db import Database, Settings
+from personal_assistant_db.engines import connect_args
 from personal_assistant_db.testing import PgBouncer
 
 PK = text("SELECT payload FROM bench_items WHERE id = :id")
@@ -168,7 +169,7 @@ async def fast_path(args: argparse.Namespace, url: str, bouncers: dict[str, PgBo
 def options(settings: Settings) -> dict[str, dict[str, Any]]:
     """The prepared-statement options for transaction pooling, as connect_args."""
     base = {"timeout": 10, "server_settings": {"application_name": settings.application_name}}
-    shipped = settings.asyncpg_connect_args()
+    shipped = connect_args(settings)
     no_suffix = {k: v for k, v in shipped.items() if k != "connection_class"}
     return {
         "shipped: caches off (unnamed, Parse with Bind) + SET LOCAL": shipped,
@@ -201,7 +202,7 @@ async def option_costs(args: argparse.Namespace, url: str, bouncer: PgBouncer) -
             direct.async_url,
             pool_size=APP_POOL,
             max_overflow=0,
-            connect_args=direct.asyncpg_connect_args(),
+            connect_args=connect_args(direct),
         ),
         **engines,
     }

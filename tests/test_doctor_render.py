@@ -14,7 +14,7 @@ from personal_assistant_db._sql import quote_ident
 from personal_assistant_db.cli.doctor import parse_memory
 from personal_assistant_db.doctor.pool_advice import HEADROOM, PoolInputs, pool_advice
 from personal_assistant_db.doctor.render import render_json, render_text
-from personal_assistant_db.settings import PROFILES
+from personal_assistant_db.settings import Settings
 
 
 def _stats(
@@ -90,9 +90,9 @@ def test_pool_advice_never_shrinks_a_waiting_pool_nor_oversubscribes_the_server(
 
 
 def test_pool_advice_without_stats_keeps_the_production_default() -> None:
-    defaults = PROFILES["production"]
+    defaults = Settings.from_env({"DATABASE_URL": "postgresql://u@h/db", "DB_ENV": "production"})
     f = pool_advice(
-        PoolInputs(100, 3, 0, 2, 4, False, defaults["pool_size"], defaults["max_overflow"], None)
+        PoolInputs(100, 3, 0, 2, 4, False, defaults.pool_size, defaults.max_overflow, None)
     )
     assert f.evidence["hikari_per_worker"] == 5  # (4 x 2 + 1) / 2 workers, rounded up
     assert "pass --server-cores" in str(f.evidence["reasoning"])

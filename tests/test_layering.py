@@ -1,8 +1,10 @@
 """The package's layering, read from its source: which module may import which.
 
 - the core (settings/, urls, redaction, pool, database, errors, failures, lifespan, logs, _sql,
-  timeout_guards, http_errors) imports no subsystem at runtime; ``Database.health_app`` is the one
-  documented convenience edge;
+  timeout_guards, http_errors, pooler, engines, startup) imports no subsystem at runtime;
+  ``Database.health_app`` is the one documented convenience edge;
+- ``settings/`` imports only errors, logs and urls; ``engines.py`` alone creates engines;
+- the modules that are handed their parts (``HANDED``) never hold the Database;
 - ``health`` reaches into ``migrate`` only through ``migrate.history`` (no yoyo, no psycopg);
 - nothing imports ``cli``; only the migration manifest tool may import ``testing``;
 - ``migrations/`` is data: yoyo would take any ``.py`` file there for a migration;
@@ -24,7 +26,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "personal_assistant_db"
 CORE = {
     *("settings", "urls", "pool", "database", "errors", "failures", "lifespan", "logs", "_sql"),
-    *("redaction", "timeout_guards", "http_errors"),
+    *("redaction", "timeout_guards", "http_errors", "pooler", "engines", "startup"),
     "replicas",
 }
 SUBSYSTEMS = {"health", "telemetry", "migrate", "doctor", "cli", "testing"}
@@ -113,6 +115,56 @@ def test_core_imports_no_subsystem_at_runtime() -> None:
         and not (e.source == "database" and e.function == "health_app" and e.target == "health")
     ]
     assert bad == []
+
+
+def test_settings_describe_and_build_nothing() -> None:
+    """settings/ reads and checks values; what the driver gets is the engine builder's job
+    (engines.py), so settings/ never imports the pooler, the pool or an engine."""
+    bad = [
+        e
+        for e in EDGES
+        if _top(e.source) == "settings"
+        and _top(e.target) not in {"settings", "errors", "logs", "urls"}
+    ]
+    assert bad == []
+
+
+def test_one_engine_builder() -> None:
+    """Every AsyncEngine the package makes comes from engines.build_engine: no other module
+    calls create_async_engine (the testing helpers included)."""
+    calls = [
+        str(path.relative_to(PACKAGE))
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if "create_async_engine(" in path.read_text(encoding="utf-8")
+    ]
+    assert calls == ["engines.py"]
+
+
+#: Modules that are handed what they need (an engine, the settings, nodes, a meter ...):
+#: they never hold the Database, not even in an annotation.
+HANDED = (
+    "engines.py",
+    "startup.py",
+    "settings",
+    "fastpath/observed.py",
+    "health/replica_lag.py",
+    "health/query_latency.py",
+    "telemetry/metrics.py",
+    "telemetry/replicas.py",
+)
+
+
+@pytest.mark.parametrize("where", HANDED)
+def test_handed_modules_never_hold_the_database(where: str) -> None:
+    target = PACKAGE / where
+    paths = sorted(target.rglob("*.py")) if target.is_dir() else [target]
+    holding = [
+        e
+        for e in EDGES
+        if e.target == "database" and any(_module_name(p) == e.source for p in paths)
+    ]
+    mentions = [p.name for p in paths if "import Database" in p.read_text(encoding="utf-8")]
+    assert holding == [] and mentions == []
 
 
 def test_health_reaches_migrate_only_through_history() -> None:

@@ -11,9 +11,18 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 from adoption_seed import CLEAN, legacy_database, pa_db, rows
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 from personal_assistant_db.errors import MigrationError
-from personal_assistant_db.migrate import adopt, rollback, status, table_checksums
+from personal_assistant_db.migrate import (
+    adopt,
+    migration_status,
+    rollback,
+    status,
+    table_checksums,
+)
 from personal_assistant_db.migrate.adoption import hash_secret
 from personal_assistant_db.migrate.snapshot import snapshot
 from personal_assistant_db.migrate.target import target_of
@@ -178,3 +187,18 @@ def test_a_failure_leaves_the_database_as_it_was(make_database: Callable[[], str
     assert table_checksums(url) == before
     assert _snap(url) == schema
     assert rows(url, "SELECT migration_id FROM _yoyo_migration") == []
+
+
+async def test_readiness_of_the_new_version_passes_during_expand(expanded: str) -> None:
+    """``migration_status`` (the readiness check) on ``pa_adopt``: the package's migrations are
+    served by adoption, so the new version's pods become ready during the rolling deploy."""
+    engine = create_async_engine(
+        make_url(expanded).set(drivername="postgresql+asyncpg"), poolclass=NullPool
+    )
+    try:
+        async with engine.connect() as conn:
+            state = await migration_status(conn, schema="pa_adopt")
+    finally:
+        await engine.dispose()
+    assert state.applied == ("adopt_0001_expand",)
+    assert state.at_head

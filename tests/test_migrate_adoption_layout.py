@@ -129,3 +129,12 @@ def test_a_role_that_may_not_alter_the_tables_is_refused_and_nothing_changes(
         assert _snap(url) == before
     finally:
         rows(url, f"DROP OWNED BY {role}; DROP ROLE {role}")
+
+
+def test_apply_on_the_legacy_layout_points_at_adopt(make_database: Callable[[], str]) -> None:
+    url = legacy_database(make_database(), CLEAN)
+    before = _snap(url)
+    done = pa_db("apply", database=url)
+    assert done.returncode == 2
+    assert "pa-db migrate adopt --check" in done.stderr
+    assert _snap(url) == before

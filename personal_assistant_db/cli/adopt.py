@@ -92,5 +92,7 @@ def run_contract(args: argparse.Namespace, target: Target) -> int:
     lines += [f"  dropped {c}" for c in report.dropped]
     lines += [f"  accepted loss: {c}" for c in report.accepted_loss]
     lines += [f"  merged: {m}" for m in report.merged]
+    if report.swap_seconds is not None:
+        lines.append(f"  the swap held its exclusive locks for {report.swap_seconds:.3f} s")
     _print(args, report.as_dict(), lines)
     return report.exit_code

@@ -9,13 +9,13 @@ returned in an unknown state. ``tx.iterate()`` streams rows through a server-sid
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from .compiled import Row
 from .lease import Lease
+from .observed import observed
 
 if TYPE_CHECKING:
     from .executor import FastPath
@@ -130,20 +130,8 @@ class Transaction:
         except Exception as exc:
             failure = lease.error(exc, entry.sql, params)
             raise failure from failure.orig
-        observer = fast.observer
-        stmt = observer.statement(sql) if observer is not None else None
-        span = observer.start(stmt) if observer is not None and stmt is not None else None
-        started = time.perf_counter()
-        try:
-            prepared, attributes = await lease.prepare(sql)
-            cursor = await prepared.cursor(*args)
-        except Exception as exc:
-            failure = lease.error(exc, sql, args)
-            if observer is not None and stmt is not None:
-                observer.failed(stmt, span, time.perf_counter() - started, failure)
-            raise failure from failure.orig
-        if observer is not None and stmt is not None:
-            observer.succeeded(stmt, span, started)
+        opened = _open_cursor(lease, sql, args)
+        attributes, cursor = await observed(fast.observer, lease, sql, args, opened)
         meta = entry.metadata(attributes)
         processors, index = meta._processors, meta._key_to_index
         while True:
@@ -156,3 +144,8 @@ class Transaction:
                 yield Row(meta, processors, index, record)
             if len(records) < batch:
                 return
+
+
+async def _open_cursor(lease: Lease, sql: str, args: Sequence[Any]) -> tuple[Any, Any]:
+    prepared, attributes = await lease.prepare(sql)
+    return attributes, await prepared.cursor(*args)

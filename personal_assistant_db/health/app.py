@@ -20,14 +20,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .alerts import AlertManager, AlertRule, Sink, default_rules
-from .checks import Check, DatabaseCheck, LivenessCheck, MigrationsCheck, PoolCheck
+from .checks import Check
 from .dashboard import CSP, render_dashboard
 from .history import History
 from .monitor import HealthMonitor, TelemetrySource
+from .registry import HealthParts, build_groups
 from .render import HEALTH_JSON, STATUS_CODES, render_json, render_text
-from .replicas import ReplicaLagCheck
 from .runner import HealthRunner
-from .telemetry_check import QueryLatencyCheck
 
 if TYPE_CHECKING:
     from ..database import Database
@@ -58,32 +57,19 @@ def health_app(
 ) -> Starlette:
     """Build the /health app for ``db``.
 
-    - ``checks``: the host's own checks (e.g. Redis), run in readiness and the overview.
+    - ``checks``: the host's own checks (e.g. Redis), run in readiness and the overview. The
+      built-in ones come from ``registry.BUILT_IN`` (docs/health.md: adding a check).
     - ``telemetry``: enables ``/metrics``, the query P95 in ``/database`` and its alert rule.
     - ``require_migrations``: readiness also needs migrations at head.
     - ``alert_rules``: default ``alerts.default_rules(db.settings)``; ``alert_sinks``: async
       callables or ``WebhookSink``s that receive every transition (structlog always does).
     """
     s = db.settings
-    names = [c.name for c in checks]
-    if len(set(names)) != len(names):
-        raise ValueError(f"health check names must be unique, got {names}")
     runner = HealthRunner(ttl=s.health_ttl, fail_ttl=s.health_fail_ttl, deadline=s.health_timeout)
-    live = [LivenessCheck()]
-    database = DatabaseCheck(db)
-    many = db.replicas.enabled
-    pools: list[Check] = [PoolCheck(db, node=db.primary if many else None)]
-    pools += [PoolCheck(db, node=node) for node in db.replicas.nodes]
-    # Replica problems are warn (reads fall back to the primary); never fail readiness.
-    lag: list[Check] = [ReplicaLagCheck(db, node) for node in db.replicas.nodes]
-    ready: list[Check] = [database, *pools, *lag]
-    if require_migrations:
-        ready.append(MigrationsCheck(db))
-    ready += list(checks)
-    db_group: list[Check] = [database]
-    if telemetry is not None:
-        db_group.append(QueryLatencyCheck(telemetry, budget_ms=s.query_p95_budget_ms))
-    overview: list[Check] = [*live, *ready, *db_group[1:]]
+    parts = HealthParts.of(
+        db, telemetry=telemetry, require_migrations=require_migrations, host_checks=checks
+    )
+    overview, groups = build_groups(parts)
     rules = list(alert_rules) if alert_rules is not None else default_rules(s)
     manager = AlertManager(rules, alert_sinks)
     history = History(interval=s.health_history_interval, window=s.health_history_window)
@@ -162,10 +148,10 @@ def health_app(
     app = Starlette(
         routes=[
             Route("/", endpoint(overview, "health", with_alerts=True), methods=methods),
-            Route("/live", endpoint(live, "livez"), methods=methods),
-            Route("/ready", endpoint(ready, "readyz"), methods=methods),
-            Route("/database", endpoint(db_group, "database"), methods=methods),
-            Route("/pool", endpoint(pools, "pool"), methods=methods),
+            Route("/live", endpoint(groups["live"], "livez"), methods=methods),
+            Route("/ready", endpoint(groups["ready"], "readyz"), methods=methods),
+            Route("/database", endpoint(groups["database"], "database"), methods=methods),
+            Route("/pool", endpoint(groups["pool"], "pool"), methods=methods),
             Route("/metrics", metrics, methods=methods),
             Route("/dashboard", dashboard, methods=methods),
         ]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..migrate.history import migration_status
 from .probe import GuardedProbe, reserved_server_version, server_version
-from .replicas import component_id
+from .replica_lag import component_id
 from .result import Check, CheckResult, Status, failure, worst
 
 if TYPE_CHECKING:
@@ -152,7 +152,7 @@ class PoolCheck:
 
     @property
     def component_id(self) -> str | None:
-        return component_id(self.db, self.node) if self.node is not None else None
+        return component_id(self.db.nodes, self.node) if self.node is not None else None
 
     async def run(self) -> CheckResult:
         began = time.perf_counter()

@@ -12,9 +12,8 @@ never yoyo's silent one-migration batch default.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..errors import MigrationError, UnknownMigration
@@ -116,14 +115,22 @@ def apply(
                 " until `pa-db migrate contract` has run (docs/adopting.md)"
             )
         plan = [i for i in ids if i not in done]
-        if dry_run:
-            return plan
-        applied: list[str] = []
-        for mid in plan:
-            with _so_far(applied, "applied"):
-                runner.apply_one(mid)
-            applied.append(mid)
-        return applied
+        if plan[:1] == [ids[0]] and _holds_legacy_users(runner):
+            raise MigrationError(
+                "this schema already holds ai_assistant's users table (users.hashed_password):"
+                " adopt it in place with `pa-db migrate adopt --check`, then `pa-db migrate adopt`"
+                " (docs/adopting.md); nothing was applied"
+            )
+        return plan if dry_run else _carry_out(plan, runner.apply_one, "applied")
+
+
+def _holds_legacy_users(runner: Runner) -> bool:
+    with runner.target.connect() as conn:
+        row = conn.execute(
+            "SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('users')"
+            " AND attname = 'hashed_password' AND NOT attisdropped"
+        ).fetchone()
+    return row is not None
 
 
 def rollback(
@@ -175,14 +182,7 @@ def rollback(
                 f"rolling back {CONTRACT_ID} cannot restore {CONTRACT_LOSSES}; pass --allow-lossy"
                 " to go ahead (nothing was rolled back)"
             )
-        if dry_run:
-            return plan
-        rolled: list[str] = []
-        for mid in plan:
-            with _so_far(rolled, "rolled back"):
-                runner.rollback_one(mid)
-            rolled.append(mid)
-        return rolled
+        return plan if dry_run else _carry_out(plan, runner.rollback_one, "rolled back")
 
 
 def _rollback_order(applied: set[str]) -> list[str]:
@@ -196,15 +196,19 @@ def _rollback_order(applied: set[str]) -> list[str]:
     return adopted + [i for i in shipped_ids() if i in applied and i not in covered]
 
 
-@contextlib.contextmanager
-def _so_far(done: list[str], verb: str) -> Iterator[None]:
-    """Each migration is its own transaction: say which ones this run finished before a failure."""
-    try:
-        yield
-    except MigrationError as exc:
-        if not done:
-            raise
-        raise type(exc)(f"{exc} (this run already {verb}: {', '.join(done)})") from None
+def _carry_out(plan: list[str], step: Callable[[str], None], verb: str) -> list[str]:
+    """``step`` for each ID of ``plan`` in order (apply or roll back; each migration is its own
+    transaction). A failure names the ones this run already finished."""
+    done: list[str] = []
+    for mid in plan:
+        try:
+            step(mid)
+        except MigrationError as exc:
+            if not done:
+                raise
+            raise type(exc)(f"{exc} (this run already {verb}: {', '.join(done)})") from None
+        done.append(mid)
+    return done
 
 
 def unlock(source: Source) -> int:

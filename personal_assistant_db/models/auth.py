@@ -63,6 +63,8 @@ users = Table(
     ),
 )
 Index("users_email_lower_key", func.lower(users.c.email), unique=True)
+Index("users_default_role_id_idx", users.c.default_role_id)  # 0009
+Index("users_role_assigned_by_idx", users.c.role_assigned_by)  # 0009
 
 # -- 0002_sessions_tokens ----------------------------------------------------------------------
 user_sessions = Table(

@@ -115,7 +115,7 @@ class LatencyWindow:
         self.add(self.series(operation), seconds, self.clock() if now is None else now)
 
     def add(self, series: LatencySeries, seconds: float, now: float) -> None:
-        """The hot path (tracing.py inlines these lines)."""
+        """The hot path: the query hook (tracing.py) calls this once per statement."""
         if now >= series.slot_end:
             self.rotate(series, now)
         series.pending.append(seconds)

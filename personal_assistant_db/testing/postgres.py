@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
 from sqlalchemy.engine import make_url
 
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from ..database import Database
 
 __all__ = [
+    "ScratchProcess",
     "ThrowawayServer",
     "embedded_bindir",
     "embedded_server_url",
@@ -31,7 +32,18 @@ __all__ = [
     "fresh_database",
     "plain_url",
     "started_database",
+    "unprivileged_user",
 ]
+
+
+def unprivileged_user(*names: str) -> str:
+    """The first of ``names`` that is a system user, else the last one, created (root only)."""
+    for name in names:
+        with contextlib.suppress(KeyError):
+            pwd.getpwnam(name)
+            return name
+    subprocess.run(["useradd", "--system", "--no-create-home", names[-1]], check=True)
+    return names[-1]
 
 
 def plain_url(url: str) -> str:
@@ -110,7 +122,34 @@ def _find_bindir() -> Path:
     return embedded_bindir()
 
 
-class ThrowawayServer:
+class ScratchProcess:
+    """A process that lives in a folder of its own: ``with`` starts it; ``cleanup()`` stops it
+    and removes the folder when this object made it."""
+
+    base: Path
+    _owned_dir: bool
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def halt(self) -> None:
+        """Stop at once, whatever state the process is in."""
+        raise NotImplementedError
+
+    def cleanup(self) -> None:
+        self.halt()
+        if self._owned_dir:
+            shutil.rmtree(self.base, ignore_errors=True)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cleanup()
+
+
+class ThrowawayServer(ScratchProcess):
     """A private PostgreSQL on 127.0.0.1 that tests may stop, restart and reconfigure.
 
     Uses ``bindir``'s binaries; by default Debian's when present (they include
@@ -144,12 +183,7 @@ class ThrowawayServer:
     def _system_user(self) -> str | None:
         if os.geteuid() != 0:
             return None
-        for name in ("postgres", "pgserver"):
-            with contextlib.suppress(KeyError):
-                pwd.getpwnam(name)
-                return name
-        subprocess.run(["useradd", "--system", "--no-create-home", "pgserver"], check=True)
-        return "pgserver"
+        return unprivileged_user("postgres", "pgserver")
 
     def _has_extension(self, name: str) -> bool:
         sharedir = subprocess.run(
@@ -231,15 +265,6 @@ class ThrowawayServer:
         self.stop()
         self.start()
 
-    def cleanup(self) -> None:
+    def halt(self) -> None:
         with contextlib.suppress(subprocess.CalledProcessError, subprocess.TimeoutExpired):
             self.stop("immediate")
-        if self._owned_dir:
-            shutil.rmtree(self.base, ignore_errors=True)
-
-    def __enter__(self) -> ThrowawayServer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.cleanup()

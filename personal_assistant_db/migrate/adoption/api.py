@@ -220,6 +220,7 @@ def contract(
         accepted_loss=accepted,
         merged=tuple(opts.result.get("merged", ())),
         applied=(CONTRACT_ID,),
+        swap_seconds=opts.result.get("swap_s"),
     )
 
 

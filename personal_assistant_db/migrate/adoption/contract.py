@@ -10,7 +10,7 @@ B. one short transaction (``lock_timeout`` applies, retried): triggers and views
    columns dropped, shadow columns renamed, ``SET NOT NULL`` (free after the validated check),
    constraints renamed or attached ``USING INDEX``, ids made identity columns continuing after the
    highest id, the package's triggers, the RBAC merge, and yoyo's history: the package migrations
-   up to ``0008`` recorded as applied. The views in ``pa_adopt`` stay, as plain pass-through views,
+   up to ``0009`` recorded as applied. The views in ``pa_adopt`` stay, as plain pass-through views,
    so the new app keeps running until it is deployed without ``?schema=pa_adopt``.
 """
 
@@ -240,6 +240,7 @@ def apply_contract(conn: psycopg.Connection[Any], opts: RunOptions) -> None:
         dropped.clear()
         moved.clear()
         try:
+            swap_began = time.perf_counter()
             with conn.transaction():
                 for tmap in TABLES:
                     conn.execute(f"DROP VIEW IF EXISTS {VIEW_SCHEMA}.{tmap.name}".encode())
@@ -248,8 +249,11 @@ def apply_contract(conn: psycopg.Connection[Any], opts: RunOptions) -> None:
                 _package_objects(conn, schema)
                 merged = _merge_rbac(conn, opts.grant_package_permissions)
                 _record(conn)
+            opts.result["swap_s"] = round(time.perf_counter() - swap_began, 4)
             break
-        except psycopg.errors.LockNotAvailable:
+        except (psycopg.errors.LockNotAvailable, psycopg.errors.DeadlockDetected):
+            # the swap locks ten tables in one transaction: another session's lock (or a lock
+            # cycle with it) cancels it whole; wait a little and take them again
             if attempt == 3:
                 _undo_phase_a(conn)
                 raise

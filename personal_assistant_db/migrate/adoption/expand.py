@@ -153,7 +153,8 @@ def _function_sql(tmap: TableMap, cols: list[Column]) -> str:
     )
     return (
         f"CREATE OR REPLACE FUNCTION {trigger_name(tmap.name)}() RETURNS trigger\n"
-        f"LANGUAGE plpgsql SET search_path FROM CURRENT AS $fn$\nDECLARE\n    {' '.join(declare)}\nBEGIN\n    {body}\nEND\n$fn$"
+        "LANGUAGE plpgsql SET search_path FROM CURRENT AS $fn$\n"
+        f"DECLARE\n    {' '.join(declare)}\nBEGIN\n    {body}\nEND\n$fn$"
     )
 
 

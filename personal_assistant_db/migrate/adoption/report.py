@@ -96,6 +96,7 @@ class ContractReport:
     merged: tuple[str, ...] = ()  # RBAC rows added, grants left alone
     blocking: tuple[Finding, ...] = ()
     applied: tuple[str, ...] = ()
+    swap_seconds: float | None = None  # how long the one exclusive-lock transaction took
 
     @property
     def exit_code(self) -> int:
@@ -111,4 +112,5 @@ class ContractReport:
             "merged": list(self.merged),
             "blocking": [f.as_dict() for f in self.blocking],
             "applied": list(self.applied),
+            "swap_seconds": self.swap_seconds,
         }

@@ -50,7 +50,7 @@ ADOPTED_TABLES = frozenset(
         "access_audit_logs",
     }
 )
-ADOPTED_UP_TO = "0008_app_columns"
+ADOPTED_UP_TO = "0009_app_column_indexes"
 """Contract leaves the schema of this prefix of the history, and records it as applied."""
 CONTRACT_LOSSES = (
     "the raw tokens (auth_tokens.token, users.verification_token and password_reset_token: only"
