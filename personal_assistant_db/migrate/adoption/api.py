@@ -62,6 +62,12 @@ def adopt(
             f"another session held a lock longer than lock_timeout ({target.lock_timeout_ms} ms)"
             " while adoption read or changed the tables; nothing was changed; retry later"
         ) from None
+    except psycopg.errors.QueryCanceled:
+        raise MigrationError(
+            f"adoption stopped at statement_timeout ({target.statement_timeout_ms} ms); nothing"
+            " was changed. A large database needs more: raise DB_MIGRATE_STATEMENT_TIMEOUT_MS"
+            " (0 = no limit) for this run"
+        ) from None
     except psycopg.Error as exc:
         raise MigrationError(
             f"adoption could not run: {describe(exc)}; nothing was changed"
