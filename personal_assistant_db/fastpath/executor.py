@@ -32,7 +32,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..errors import DatabaseNotStarted, WrongEventLoop
-from ..retry import is_transient
+from ..failures import is_transient
 from . import fallback
 from .compiled import Compiled, StatementCache, rowcount_of
 from .fallback import Mode
