@@ -22,7 +22,7 @@ def server_url() -> str:
     url = os.environ.get("DATABASE_URL")
     if url:
         return url
-    return embedded_server_url(os.path.join(tempfile.gettempdir(), "pa-db-bench-pgserver"))
+    return embedded_server_url(os.path.join(tempfile.gettempdir(), "pa-db-bench-embedded"))
 
 
 @contextmanager

@@ -7,7 +7,8 @@ that runs SELECT 1 per request) with uvicorn on 127.0.0.1 in a subprocess, and l
 with wrk (Debian: ``apt-get install wrk``) or, without wrk, a bounded httpx loop in another
 subprocess. Prints req/s, the ratio to the constant route, and the database's health queries per
 TTL (counted by a listener on the real engine). Goal (issue 3): /health/ready >= 0.8x constant,
-<= 1 DB query per TTL. Uses $DATABASE_URL's server (else embedded pgserver), in a fresh database.
+<= 1 DB query per TTL. Uses $DATABASE_URL's server (else embedded PostgreSQL 18), in a fresh
+database.
 """
 
 from __future__ import annotations

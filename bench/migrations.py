@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/migrations.py [--repeat 5]
 
-Paths (each on a fresh database per round, on $DATABASE_URL's server, else embedded pgserver;
+Paths (each on a fresh database per round, on $DATABASE_URL's server, else embedded PostgreSQL 18;
 creating the database is not timed):
 
 - ``yoyo-api``: yoyo's own Python API (get_backend, lock, apply/rollback), nothing of ours:

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/pool.py [--seconds 2] [--repeat 3] [--tasks 1,16,64]
 
-Uses $DATABASE_URL's server (else embedded pgserver), in a fresh database with 100k rows.
+Uses $DATABASE_URL's server (else embedded PostgreSQL 18), in a fresh database with 100k rows.
 Targets (issue 2): overhead vs plain SQLAlchemy <= 5 % (ratio >= 0.95), pool efficiency >= 99 %,
 lifespan start-to-ready with 10 warmed connections <= 150 ms on loopback.
 """
@@ -27,6 +27,7 @@ from _common import ROWS, Runner, bench_database, drive, median, pct, table
 from _plot import write_ratio_chart
 
 from personal_assistant_db import Database
+from personal_assistant_db.engines import connect_args
 from personal_assistant_db.testing import plain_url
 
 POOL = 20
@@ -57,13 +58,13 @@ async def main(args: argparse.Namespace) -> None:
             max_overflow=0,
             pool_pre_ping=s.pool_pre_ping,
             pool_recycle=s.pool_recycle,
-            connect_args=s.asyncpg_connect_args(),
+            connect_args=connect_args(s),
         )
         raw = await asyncpg.create_pool(
             plain_url(url),
             min_size=POOL,
             max_size=POOL,
-            server_settings=s.asyncpg_connect_args()["server_settings"],
+            server_settings=connect_args(s)["server_settings"],
         )
         assert raw is not None
         pk_stmt, select1 = text(QUERIES["pk"][0]), text("SELECT 1")

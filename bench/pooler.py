@@ -3,7 +3,7 @@
     .venv/bin/python bench/pooler.py [--seconds 2] [--repeat 3] [--tasks 16,64] [--soak 20]
         [--plot docs/bench/pooler.svg]
 
-Uses $DATABASE_URL's server (else embedded pgserver) and a real PgBouncer (testing.PgBouncer).
+Uses $DATABASE_URL's server (else embedded PostgreSQL 18) and a real PgBouncer (testing.PgBouncer).
 Each cell is ``db.connect()`` + one primary-key lookup (3 statements on the wire: BEGIN, the
 query, ROLLBACK), through this package's Database with the matching DB_POOLER. Cells run
 interleaved ``--repeat`` times; the medians are reported as ratios to ``direct`` at the same
@@ -33,6 +33,7 @@ from _common import ROWS, bench_database, median, pct, server_url, table
 from _plot import write_ratio_chart
 
 from personal_assistant_db import Database, Settings
+from personal_assistant_db.engines import connect_args
 from personal_assistant_db.testing import PgBouncer
 
 PK = text("SELECT payload FROM bench_items WHERE id = :id")
@@ -168,7 +169,7 @@ async def fast_path(args: argparse.Namespace, url: str, bouncers: dict[str, PgBo
 def options(settings: Settings) -> dict[str, dict[str, Any]]:
     """The prepared-statement options for transaction pooling, as connect_args."""
     base = {"timeout": 10, "server_settings": {"application_name": settings.application_name}}
-    shipped = settings.asyncpg_connect_args()
+    shipped = connect_args(settings)
     no_suffix = {k: v for k, v in shipped.items() if k != "connection_class"}
     return {
         "shipped: caches off (unnamed, Parse with Bind) + SET LOCAL": shipped,
@@ -201,7 +202,7 @@ async def option_costs(args: argparse.Namespace, url: str, bouncer: PgBouncer) -
             direct.async_url,
             pool_size=APP_POOL,
             max_overflow=0,
-            connect_args=direct.asyncpg_connect_args(),
+            connect_args=connect_args(direct),
         ),
         **engines,
     }

@@ -4,7 +4,7 @@
                                       [--pool 20] [--exporter otlp|none] [--profile]
 
 Paths, on SELECT 1 and a PK lookup over 100k rows (fresh database on $DATABASE_URL's server,
-else embedded pgserver):
+else embedded PostgreSQL 18):
 
 - ``asyncpg``: raw asyncpg pool;
 - ``plain-sqla``: plain SQLAlchemy Core, untraced (the baseline of every ratio);

@@ -25,7 +25,8 @@ from .errors import (
 )
 from .fastpath import Row, Transaction
 from .health import Check, CheckResult, health_app
-from .health.alerts import AlertEvent, AlertManager, AlertRule, WebhookSink, default_rules
+from .health.alerts import AlertEvent, AlertManager, AlertRule, default_rules
+from .health.webhook import WebhookSink
 from .lifespan import combine_lifespans
 from .logs import redact_secrets
 from .pool import PoolStats

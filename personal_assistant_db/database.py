@@ -1,43 +1,34 @@
-"""Database: the one owner of the one AsyncEngine.
+"""Database: the facade that owns the engines and hands their parts to whoever needs them.
 
-``start()`` creates the engine with a measuring pool and client-side bounds (bounds.py), connects
-with retry (exponential backoff, full jitter, one total deadline) and warms up N connections. In
-``degraded`` mode it never blocks: it connects in the background (waiting at most
-``DB_DEGRADED_START_WAIT`` for the first attempt, so bad credentials still fail at once) and the
-host serves, with readiness failing, until the database answers. ``stop()`` disposes the
-engine. Both are idempotent. ``lifespan`` wraps them for Starlette and yields state under
-``STATE_KEY``.
+``start()`` builds the primary's engine (engines.py builds every engine), runs the start hooks
+(telemetry, health), gets the first connection as ``DB_STARTUP_MODE`` says (startup.py: retry,
+degraded start, warm-up) and starts the replicas. ``stop()`` runs the stop hooks and disposes
+every engine. Both are idempotent. ``lifespan`` wraps them for Starlette and yields state under
+``STATE_KEY``. The parts are plain attributes: ``settings``, ``meter`` (the primary's pool
+counters), ``primary`` and ``nodes`` (each node's engine and pool), ``replicas`` (routing), and
+``fast_path`` (the statement API's executor).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception,
-    stop_before_delay,
-    wait_random_exponential,
-)
 
-from .errors import ConnectFatal, ConnectTimeout, DatabaseNotStarted
-from .failures import describe, is_transient
+from .engines import build_engine
+from .errors import DatabaseNotStarted
 from .fastpath import FastPath, ReplicaReads, StatementMethods, note_connect, pinned_connection
 from .http_errors import Handler, exception_handlers
 from .logs import CauseLog, get_logger
-from .pool import PoolMeter, PoolStats, create_measured_engine
-from .pooler import attach, detect_mismatch
+from .pool import PoolMeter, PoolStats
 from .replicas.node import Node
 from .replicas.replica_set import ReplicaSet
 from .settings import Settings
+from .startup import Startup
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -62,13 +53,12 @@ class Database(StatementMethods):
         self.meter = PoolMeter()
         self.meter.ping_bypass = settings.pool_ping_bypass_ms / 1000
         self.meter.on_timeout.append(self._log_pool_timeout)
-        #: Rate-limited log of transient failures served as 503 (unavailable.py).
+        #: Rate-limited log of transient failures served as 503 (http_errors.py).
         self.unavailable_log = CauseLog(settings.error_log_interval)
         self._pool_timeout_log = CauseLog(settings.error_log_interval, event="db.pool.timeout")
         self._engine: AsyncEngine | None = None
-        self._ready = False
+        self._startup = Startup(settings, lambda: self.engine)
         self._lock = asyncio.Lock()
-        self._reconnect: asyncio.Task[None] | None = None
         self._on_start: list[Hook] = []
         self._on_stop: list[Hook] = []
         self.started_in: float | None = None
@@ -89,7 +79,7 @@ class Database(StatementMethods):
         return cls(Settings.from_env(environ, **overrides))
 
     def __repr__(self) -> str:
-        state = "ready" if self._ready else "started" if self._engine else "stopped"
+        state = "ready" if self.ready else "started" if self._engine else "stopped"
         return f"<Database {self.settings.safe_url} {state}>"
 
     # -- state -----------------------------------------------------------------------------
@@ -107,7 +97,7 @@ class Database(StatementMethods):
     @property
     def ready(self) -> bool:
         """True once a connection succeeded (in degraded mode: after recovery)."""
-        return self._ready
+        return self._startup.ready
 
     def pool_stats(self) -> PoolStats:
         """A snapshot of the primary's pool (the pool object changes on ``dispose()``)."""
@@ -162,7 +152,7 @@ class Database(StatementMethods):
 
     def exception_handlers(self) -> dict[Any, Handler]:
         """``Starlette(exception_handlers=db.exception_handlers())``: transient database failures
-        become 503 + Retry-After + problem+json; anything else stays a 500 (unavailable.py)."""
+        become 503 + Retry-After + problem+json; anything else stays a 500 (http_errors.py)."""
         return exception_handlers(self)
 
     def health_app(self, **kwargs: Any) -> Starlette:
@@ -181,22 +171,17 @@ class Database(StatementMethods):
             self._engine = self._create_engine()
             for hook in self._on_start:
                 await _call(hook, self)
-            if self.settings.startup_mode == "degraded":
-                await self._start_degraded()
-            else:
-                try:
-                    await self._connect_with_retry(self.settings.connect_retry_deadline)
-                except BaseException:
-                    await self._dispose()
-                    raise
-                await self._warm_up()
-                self._ready = True
+            try:
+                await self._startup.run()
+            except BaseException:
+                await self._dispose()
+                raise
             await self.replicas.start()
             self.started_in = time.perf_counter() - began
             log.info(
                 "db.engine.start",
                 url=self.settings.safe_url,
-                ready=self._ready,
+                ready=self.ready,
                 ms=round(self.started_in * 1000, 1),
                 pool_size=self.settings.pool_size,
                 max_overflow=self.settings.max_overflow,
@@ -208,7 +193,7 @@ class Database(StatementMethods):
         async with self._lock:
             if self._engine is None:
                 return
-            await self._stop_reconnect()
+            await self._startup.stop()
             for hook in self._on_stop:
                 await _call(hook, self)
             await self._dispose()
@@ -225,8 +210,7 @@ class Database(StatementMethods):
     # -- internals -------------------------------------------------------------------------
     def _create_engine(self) -> AsyncEngine:
         s = self.settings
-        engine = create_measured_engine(s.async_url, s, self.meter)
-        attach(engine.sync_engine, s.pooler, s.statement_timeout_ms)
+        engine = build_engine(s, "primary", s.async_url, self.meter)
         self.primary.engine = engine
         self.replicas.create_engines()
         self.fast_path.attach(engine)
@@ -235,7 +219,7 @@ class Database(StatementMethods):
         return engine
 
     async def _dispose(self) -> None:
-        engine, self._engine, self._ready = self._engine, None, False
+        engine, self._engine, self._startup.ready = self._engine, None, False
         self.primary.engine = None
         await self.fast_path.drain()  # cancelled statements settle before the pool goes
         self.fast_path.detach()
@@ -246,130 +230,6 @@ class Database(StatementMethods):
         if engine is not None:
             await engine.dispose()
             log.info("db.engine.dispose", url=self.settings.safe_url)
-
-    async def _probe(self) -> None:
-        async with self.engine.connect() as conn:
-            # Marked as a health probe: telemetry neither traces nor measures it.
-            await conn.execution_options(pa_db_health=True)
-            await conn.exec_driver_sql("SELECT 1")
-
-    async def _connect_with_retry(self, deadline: float) -> None:
-        s = self.settings
-        retrying = AsyncRetrying(
-            retry=retry_if_exception(is_transient),
-            wait=wait_random_exponential(
-                multiplier=s.connect_retry_initial, max=s.connect_retry_max
-            ),
-            stop=stop_before_delay(deadline),
-            before_sleep=lambda state: self._log_retry(state, deadline),
-            reraise=True,
-        )
-        try:
-            async for attempt in retrying:
-                with attempt:
-                    await self._probe()
-        except Exception as exc:
-            mismatch = detect_mismatch(exc) if self.settings.pooler == "none" else None
-            if mismatch is not None:
-                log.error("db.pooler.detected", setting="DB_POOLER", hint=str(mismatch))
-                raise mismatch from None
-            cause, hint = describe(exc)
-            where = self.settings.safe_url
-            if is_transient(exc):
-                raise ConnectTimeout(
-                    f"could not connect to {where} within DB_CONNECT_RETRY_DEADLINE="
-                    f"{deadline:g}s: {hint}",
-                    cause=cause,
-                ) from None
-            raise ConnectFatal(f"could not connect to {where}: {hint}", cause=cause) from None
-
-    def _log_retry(self, state: RetryCallState, deadline: float) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        elapsed = state.seconds_since_start or 0.0
-        log.warning(
-            "db.connect.retry",
-            attempt=state.attempt_number,
-            delay=round(state.upcoming_sleep, 3),
-            cause=type(exc).__name__ if exc else None,
-            hint=describe(exc)[1] if exc else None,
-            deadline_s=deadline,
-            left_s=round(max(0.0, deadline - elapsed), 1),
-            until=f"retrying for {max(0.0, deadline - elapsed):.1f}s more "
-            f"(DB_CONNECT_RETRY_DEADLINE={deadline:g}s)",
-        )
-
-    async def _start_degraded(self) -> None:
-        """Connect in the background; wait for the first attempt at most DB_DEGRADED_START_WAIT
-        (a fatal first error, such as bad credentials, still fails the start)."""
-        first: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
-        self._reconnect = asyncio.create_task(self._reconnect_forever(first), name="pa-db-connect")
-        await asyncio.wait({first}, timeout=self.settings.degraded_start_wait)  # never a cancel
-        error = first.result() if first.done() else None
-        if error is not None and not is_transient(error):
-            await self._stop_reconnect()
-            await self._dispose()
-            cause, hint = describe(error)
-            raise ConnectFatal(
-                f"could not connect to {self.settings.safe_url}: {hint}", cause=cause
-            ) from None
-        if not self._ready:
-            cause = describe(error)[0] if error is not None else "still connecting"
-            log.warning("db.degraded", cause=cause, url=self.settings.safe_url)
-
-    async def _stop_reconnect(self) -> None:
-        if self._reconnect is not None:
-            self._reconnect.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reconnect
-            self._reconnect = None
-
-    async def _reconnect_forever(
-        self, first: asyncio.Future[BaseException | None] | None = None
-    ) -> None:
-        s = self.settings
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                await self._probe()
-            except Exception as exc:
-                if first is not None and not first.done():
-                    first.set_result(exc)
-                if not is_transient(exc):
-                    log.error("db.reconnect.failed", cause=describe(exc)[0], hint=describe(exc)[1])
-                cap = min(s.connect_retry_max, s.connect_retry_initial * 2**attempt)
-                await asyncio.sleep(random.uniform(0, cap))  # noqa: S311 - full jitter, not crypto
-                continue
-            await self._warm_up()
-            self._ready = True
-            if first is not None and not first.done():
-                first.set_result(None)
-            if attempt > 1 or first is None:
-                log.info("db.recovered", attempts=attempt)
-            return
-
-    async def _warm_up(self) -> None:
-        count = self.settings.warmup_connections
-        if count <= 0:
-            return
-        began = time.perf_counter()
-        engine = self.engine
-        conns = [engine.connect() for _ in range(count)]
-        results = await asyncio.gather(*(c.start() for c in conns), return_exceptions=True)
-        started = [
-            c for c, r in zip(conns, results, strict=True) if not isinstance(r, BaseException)
-        ]
-        await asyncio.gather(*(c.close() for c in started))  # never close one that did not start
-        opened = len(started)
-        failed = [r for r in results if isinstance(r, BaseException)]
-        if failed:
-            log.warning("db.warmup.failed", count=len(failed), cause=describe(failed[0])[0])
-        log.info(
-            "db.warmup",
-            requested=count,
-            opened=opened,
-            ms=round((time.perf_counter() - began) * 1000, 1),
-        )
 
     def _log_pool_timeout(self) -> None:
         if self._engine is not None:

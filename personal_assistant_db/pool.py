@@ -19,19 +19,13 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import event, exc
-from sqlalchemy.engine import URL, Engine
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.engine import Engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry, PoolProxiedConnection
 
-from .timeout_guards import install_bounds
-
-if TYPE_CHECKING:
-    from .settings import Settings
-
-__all__ = ["MeasuredPool", "PoolMeter", "PoolStats", "bind_pool_class", "create_measured_engine"]
+__all__ = ["MeasuredPool", "PoolMeter", "PoolStats", "bind_pool_class"]
 
 _FRESH = "pa_db_fresh"
 _CHECKED_OUT_AT = "pa_db_checked_out_at"
@@ -271,31 +265,3 @@ class MeasuredPool(AsyncAdaptedQueuePool):
 def bind_pool_class(meter: PoolMeter) -> type[MeasuredPool]:
     """A MeasuredPool subclass bound to ``meter``; survives ``dispose()``/``recreate()``."""
     return type("MeasuredPool", (MeasuredPool,), {"meter": meter})
-
-
-def create_measured_engine(
-    url: URL, settings: Settings, meter: PoolMeter, *, read_only: bool = False
-) -> AsyncEngine:
-    """An AsyncEngine on ``url`` whose pool counts into ``meter``, sized by ``settings``.
-
-    ``read_only``: every session starts with ``default_transaction_read_only=on`` (replicas: a
-    URL that turns out to point at a primary still refuses writes).
-    """
-    s = settings
-    connect_args = s.asyncpg_connect_args()
-    if read_only:
-        connect_args["server_settings"]["default_transaction_read_only"] = "on"
-    engine = create_async_engine(
-        url,
-        poolclass=bind_pool_class(meter),
-        pool_size=s.pool_size,
-        max_overflow=s.max_overflow,
-        pool_timeout=s.pool_timeout,
-        pool_recycle=s.pool_recycle,
-        pool_pre_ping=s.pool_pre_ping,
-        pool_use_lifo=s.pool_use_lifo,
-        connect_args=connect_args,
-    )
-    meter.attach(engine.sync_engine)
-    install_bounds(engine.sync_engine, ping_timeout=s.ping_timeout)
-    return engine

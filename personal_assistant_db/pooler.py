@@ -44,23 +44,29 @@ _STATEMENT_STATES = frozenset({"26000", "42P05"})
 _STARTUP_SIGN = "unsupported startup parameter"
 
 
-def transaction_pooling_args(statement_timeout_ms: int) -> dict[str, Any]:
+def transaction_pooling_args(
+    statement_timeout_ms: int, search_path: str | None = None
+) -> dict[str, Any]:
     """asyncpg/SQLAlchemy ``connect_args`` for ``DB_POOLER=pgbouncer-transaction``."""
     args: dict[str, Any] = {
         "statement_cache_size": 0,  # asyncpg: the unnamed statement, Parse sent with each Bind
         "prepared_statement_cache_size": 0,  # SQLAlchemy: no statement object kept across calls
     }
-    suffix = begin_suffix(statement_timeout_ms)
+    suffix = begin_suffix(statement_timeout_ms, search_path)
     if suffix:
         args["connection_class"] = connection_class(suffix)
     return args
 
 
-def begin_suffix(statement_timeout_ms: int) -> str:
-    """What rides on every ``BEGIN`` in transaction mode (``""`` when nothing needs to)."""
-    if not statement_timeout_ms:
-        return ""
-    return f" SET LOCAL statement_timeout = {int(statement_timeout_ms)};"
+def begin_suffix(statement_timeout_ms: int, search_path: str | None = None) -> str:
+    """What rides on every ``BEGIN`` in transaction mode (``""`` when nothing needs to):
+    ``statement_timeout`` and the ``?schema=``'s ``search_path`` (app_schema.py)."""
+    suffix = ""
+    if statement_timeout_ms:
+        suffix += f" SET LOCAL statement_timeout = {int(statement_timeout_ms)};"
+    if search_path:
+        suffix += f" SET LOCAL search_path = {search_path};"
+    return suffix
 
 
 @functools.cache
@@ -106,14 +112,22 @@ def detect_mismatch(exc: BaseException) -> PoolerMismatch | None:
     return PoolerMismatch(why)
 
 
-def attach(engine: Engine, pooler: str, statement_timeout_ms: int) -> None:
+def attach(
+    engine: Engine, pooler: str, statement_timeout_ms: int, search_path: str | None = None
+) -> None:
     """What ``DB_POOLER`` needs on the engine (the sync engine behind the AsyncEngine):
 
     - ``none``: PgBouncer's error signatures become ``PoolerMismatch``, logged once;
-    - ``pgbouncer-session``: ``SET statement_timeout`` once on each new connection.
+    - ``pgbouncer-session``: ``SET statement_timeout`` (and the ``?schema=``'s ``search_path``)
+      once on each new connection.
     """
-    if pooler == "pgbouncer-session" and statement_timeout_ms:
-        statement = f"SET statement_timeout = {int(statement_timeout_ms)}"
+    sets = []
+    if statement_timeout_ms:
+        sets.append(f"SET statement_timeout = {int(statement_timeout_ms)};")
+    if search_path:
+        sets.append(f"SET search_path = {search_path};")
+    if pooler == "pgbouncer-session" and sets:
+        statement = " ".join(sets)
 
         def on_connect(dbapi_connection: Any, record: Any) -> None:
             dbapi_connection.await_(dbapi_connection._connection.execute(statement))

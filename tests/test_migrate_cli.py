@@ -137,9 +137,12 @@ def test_schema_flag_targets_an_existing_schema(make_database: MakeDb) -> None:
 
 def test_a_role_without_create_gets_a_clear_error(make_database: MakeDb) -> None:
     """A read-only role cannot create the bookkeeping tables: exit 2, SQLSTATE, no traceback.
-    (The role is cluster-wide, so it gets a unique name and is dropped afterwards.)"""
+    (The role is cluster-wide, so it gets a unique name and is dropped afterwards.) PostgreSQL
+    14 and older grant CREATE on schema public to PUBLIC; 15 revoked it: revoked here too, so the
+    role has no CREATE on every version."""
     url = make_database()
     role = f"pa_ro_{uuid.uuid4().hex[:8]}"
+    query(url, "REVOKE CREATE ON SCHEMA public FROM PUBLIC")
     query(url, f'CREATE ROLE "{role}" LOGIN')
     try:
         as_role = make_url(url).set(username=role, password=None)

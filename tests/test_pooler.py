@@ -28,6 +28,7 @@ from starlette.routing import Mount
 
 from personal_assistant_db import Database, PoolerMismatch, Severity, Telemetry
 from personal_assistant_db.doctor.pool_advice import HEADROOM, PoolInputs, pooler_advice
+from personal_assistant_db.engines import connect_args
 from personal_assistant_db.testing import PgBouncer, PgBouncerUnavailable
 from personal_assistant_db.testing.pgbouncer import INI_TEMPLATE
 from tests.pooler_helpers import OPS, run_load
@@ -240,7 +241,7 @@ def test_connect_args_per_mode() -> None:
 
     def args(mode: str) -> dict[str, Any]:
         env = {"DATABASE_URL": "postgresql://u@h/db", "DB_POOLER": mode}
-        return Settings.from_env(env).asyncpg_connect_args()
+        return connect_args(Settings.from_env(env))
 
     assert "statement_timeout" in args("none")["server_settings"]
     for mode in ("pgbouncer-session", "pgbouncer-transaction"):

@@ -4,6 +4,7 @@ Jaeger cannot run here; the receiver stands in for it, speaking the same protoco
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import time
@@ -26,7 +27,7 @@ from starlette.routing import Route
 
 from personal_assistant_db import Database
 from personal_assistant_db.telemetry import Telemetry, tracer_provider_from_env
-from personal_assistant_db.telemetry.exporter import sampler_from_env
+from personal_assistant_db.telemetry.exporter import SHUTDOWN_FLUSH_SECONDS, sampler_from_env
 
 
 @pytest.fixture
@@ -103,6 +104,35 @@ async def test_endpoint_down_never_blocks_queries(database_url: str) -> None:
     dropped = [e for e in logs if e["event"] == "otel.spans.dropped"]
     assert dropped and dropped[-1]["dropped_total"] >= 50
     assert telemetry.latency_snapshot()["SELECT"].count == 50
+
+
+@pytest.mark.parametrize("down", ["refused", "silent"])
+async def test_stopping_with_the_endpoint_down_takes_at_most_the_flush_budget(
+    database_url: str, down: str
+) -> None:
+    """The demo took ~7 s to stop with Jaeger down: the OTLP exporter retried with backoff for
+    up to its 10 s timeout and the provider's shutdown waited. The flush now gets
+    SHUTDOWN_FLUSH_SECONDS (2 s) whether the port refuses or accepts and never answers."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(64)  # accepts connections (the kernel's backlog) and never answers
+    port = silent.getsockname()[1]
+    if down == "refused":
+        silent.close()
+    db = Database.from_env({"DATABASE_URL": database_url, "DB_ENV": "test"})
+    telemetry = Telemetry(db, environ=otel_env(f"http://127.0.0.1:{port}/v1/traces"))
+    try:
+        await db.start()
+        for _ in range(20):
+            await db.fetch_val(text("SELECT 1"))
+        export = telemetry.export
+        began = time.perf_counter()
+        await db.stop()
+        took = time.perf_counter() - began
+    finally:
+        silent.close()
+    assert took < SHUTDOWN_FLUSH_SECONDS + 1.0, took  # 1 s of slack for a loaded machine
+    assert export.exporter is not None and export.exporter.closed
 
 
 @pytest.mark.parametrize(

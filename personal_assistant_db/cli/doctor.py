@@ -71,7 +71,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--workers",
         type=_positive,
         metavar="N",
-        help="app processes sharing the server (default: $WEB_CONCURRENCY or 1)",
+        help="app processes sharing the server: pods x workers per pod (default: $WEB_CONCURRENCY"
+        " or 1); each opens up to DB_POOL_SIZE + DB_MAX_OVERFLOW per node",
     )
     parser.add_argument(
         "--server-cores",
@@ -129,6 +130,7 @@ async def _run(
                 pooler=settings.pooler,
                 pooler_max_client_conn=args.pooler_max_client_conn,
                 pooler_pool_size=args.pooler_pool_size,
+                replicas=len(settings.replica_urls),
             )
     finally:
         await db.stop()

@@ -2,23 +2,27 @@
 
 Each analysis runs in its own savepoint. A query the server refuses (permission denied, a view
 missing) becomes an ERROR finding "could not read X: <reason>" and the other analyses go on;
-nothing is swallowed into an empty section. Version differences are checked up front from
-``server_version_num``. The analysis only reads: it never commits, and it never creates an
-engine; the host passes a connection and, if it has one, a live ``PoolStats``.
+nothing is swallowed into an empty section. Version differences are read from the catalogs
+themselves (catalog.py); a view or column a version lacks becomes an INFO finding saying so, and a
+server older than 14 gets a WARNING naming what may not work. The analysis only reads: it never
+commits, and it never creates an engine; the host passes a connection and, if it has one, a live
+``PoolStats``.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import exc, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..errors import AnalysisError
 from ..pool import PoolStats
+from ..server_version import version_warning
+from .catalog import Catalog, not_provided, read_catalog
 from .disconnects import disconnect_check_finding
 from .findings import Finding, Report, Severity
 from .fks import fk_covering, fk_findings, read_foreign_keys
@@ -31,6 +35,7 @@ from .indexes import (
 )
 from .owned import OwnedIndex, owned_index_names, read_owned_schemas
 from .pool_advice import PGBOUNCER_MAX_CLIENT_CONN, PoolInputs, pool_advice, pooler_advice
+from .sections import Sections, reason
 from .server import (
     checkpoint_findings,
     connection_findings,
@@ -55,48 +60,11 @@ from .tables import (
     read_tables,
     table_findings,
 )
+from .writes import read_backend_writes, writes_findings
 
 __all__ = ["MIN_STATS_DAYS", "analyze"]
 
-T = TypeVar("T")
 MIN_STATS_DAYS = 7.0
-
-
-def _reason(error: exc.DBAPIError) -> tuple[str, str | None]:
-    orig = error.orig
-    inner = orig.__cause__ if orig is not None and orig.__cause__ is not None else orig
-    message = str(inner).splitlines()[0] if inner is not None else type(error).__name__
-    sqlstate = getattr(inner, "sqlstate", None) or getattr(orig, "pgcode", None)
-    return message, sqlstate
-
-
-class _Sections:
-    def __init__(self, conn: AsyncConnection) -> None:
-        self.conn = conn
-        self.findings: list[Finding] = []
-        self.failed: list[str] = []
-
-    async def run(self, what: str, fn: Callable[[], Awaitable[T]]) -> T | None:
-        try:
-            async with self.conn.begin_nested():
-                return await fn()
-        except exc.DBAPIError as error:
-            message, sqlstate = _reason(error)
-            if error.connection_invalidated:  # not a refused query: the analysis cannot go on
-                raise AnalysisError(f"lost the connection while reading {what}") from error
-            self.failed.append(what)
-            self.findings.append(
-                Finding(
-                    Severity.ERROR,
-                    "unreadable",
-                    what,
-                    f"could not read {what}: {message}",
-                    {"sqlstate": sqlstate},
-                    "run the doctor as a role with pg_read_all_stats (GRANT pg_read_all_stats TO "
-                    "<role>;) or as the owner of the objects",
-                )
-            )
-            return None
 
 
 async def analyze(
@@ -116,6 +84,7 @@ async def analyze(
     pooler: str = "none",
     pooler_max_client_conn: int = PGBOUNCER_MAX_CLIENT_CONN,
     pooler_pool_size: int | None = None,
+    replicas: int = 0,
 ) -> Report:
     """Run every analysis on ``conn`` (a SQLAlchemy AsyncConnection, not in AUTOCOMMIT).
 
@@ -143,9 +112,22 @@ async def analyze(
             .one()
         )
     except exc.DBAPIError as error:
-        raise AnalysisError(f"could not read the server version: {_reason(error)[0]}") from error
+        raise AnalysisError(f"could not read the server version: {reason(error)[0]}") from error
     version = int(head["num"])
-    s = _Sections(conn)
+    pg = str(head["version"]).split()[0]
+    s = Sections(conn)
+    old = version_warning(version, pg)
+    if old is not None:
+        s.findings.append(
+            Finding(
+                Severity.WARNING,
+                "version",
+                f"PostgreSQL {pg}",
+                old,
+                {"server_version_num": version},
+                "upgrade to PostgreSQL 14 or newer",
+            )
+        )
     facts: dict[str, Any] = {
         "generated_at": datetime.now(UTC).isoformat(),
         "server_version": head["version"],
@@ -196,19 +178,26 @@ async def analyze(
         ext = await s.run("pg_extension", lambda: read_extension(conn))
         state = statements_state(settings, ext)
         facts["pg_stat_statements"] = state
+        if ext:
+            facts["pg_stat_statements_version"] = ext
+        shape = await s.run(
+            "statistics catalogs", lambda: read_catalog(conn, statements=state == "ready")
+        )
+        catalog = shape or Catalog()
+        facts["catalog"] = catalog.as_dict()
         if state != "ready":
             s.findings.append(statements_missing(state))
-        else:
-            got = await s.run("pg_stat_statements", lambda: read_statements(conn, version, st))
+        elif shape is not None:
+            got = await s.run("pg_stat_statements", lambda: read_statements(conn, catalog, st))
             if got is not None:
                 s.findings += statement_findings(got[0], got[1], st)
+            elif "pg_stat_statements" not in s.failed:
+                s.findings.append(not_provided("statements", pg, "pg_stat_statements time columns"))
         if db is not None:
             s.findings += memory_findings(settings, machine_memory, db)
         if (vanished := disconnect_check_finding(settings, version)) is not None:
             s.findings.append(vanished)
-        cp = await s.run("checkpoint statistics", lambda: read_checkpoints(conn, version))
-        if cp is not None:
-            s.findings += checkpoint_findings(cp, settings["max_wal_size"])
+        s.findings += await _counters(s, conn, catalog, settings, pg, known=shape is not None)
         if conns is not None:
             ours = sum(r["ours"] for r in conns)
             total = sum(r["n"] for r in conns)
@@ -232,6 +221,7 @@ async def analyze(
                 pooler=pooler,
                 pooler_max_client_conn=pooler_max_client_conn,
                 pooler_pool_size=pooler_pool_size,
+                replicas=replicas,
             )
             s.findings.append(pool_advice(inputs))
             behind = pooler_advice(inputs)
@@ -240,6 +230,38 @@ async def analyze(
     facts["unreadable"] = s.failed
     ordered = sorted(s.findings, key=lambda f: (-f.severity, f.analysis, f.object))
     return Report(findings=tuple(ordered), facts=facts)
+
+
+async def _counters(
+    s: Sections,
+    conn: AsyncConnection,
+    catalog: Catalog,
+    settings: dict[str, dict[str, Any]],
+    pg: str,
+    *,
+    known: bool,
+) -> list[Finding]:
+    """Checkpoint and backend-write findings from whichever views this version has."""
+    out: list[Finding] = []
+    view = catalog.checkpoints
+    if view is not None:
+        cp = await s.run("checkpoint statistics", lambda: read_checkpoints(conn, view))
+        if cp is not None:
+            out += checkpoint_findings(cp, settings["max_wal_size"])
+    elif known:
+        out.append(
+            not_provided("checkpoints", pg, "pg_stat_checkpointer or pg_stat_bgwriter's counts")
+        )
+    writes = catalog.backend_writes
+    if writes is not None:
+        row = await s.run(writes, lambda: read_backend_writes(conn, writes))
+        if row is not None:
+            out += writes_findings(row)
+    elif known:
+        out.append(
+            not_provided("backend_writes", pg, "pg_stat_io or pg_stat_bgwriter.buffers_backend")
+        )
+    return out
 
 
 def _index_findings(

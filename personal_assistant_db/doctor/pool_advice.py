@@ -44,6 +44,7 @@ class PoolInputs:
     pooler: str = "none"  # DB_POOLER
     pooler_max_client_conn: int = PGBOUNCER_MAX_CLIENT_CONN
     pooler_pool_size: int | None = None  # server connections PgBouncer may open (pool + reserve)
+    replicas: int = 0  # DATABASE_REPLICA_URLS: each replica gets the same count as the primary
 
 
 def pooler_advice(p: PoolInputs) -> Finding | None:
@@ -134,6 +135,9 @@ def pool_advice(p: PoolInputs) -> Finding:
         "server_budget_per_worker": per_worker_budget,
         "max_connections": p.max_connections,
         "workers": p.workers,
+        # workers x (DB_POOL_SIZE + DB_MAX_OVERFLOW), to the primary *and* to each replica
+        "connections_per_node": capacity * p.workers,
+        "nodes": 1 + p.replicas,
         "saturated": saturated,
         "reasoning": "; ".join(reasons),
     }
@@ -181,8 +185,9 @@ def pool_advice(p: PoolInputs) -> Finding:
             Severity.WARNING,
             "pool_sizing",
             "pool",
-            f"{p.workers} workers x capacity {capacity} can open more connections than the "
-            f"server has free ({budget})",
+            f"{p.workers} workers x capacity {capacity} = {capacity * p.workers} connections "
+            f"per node can exceed what the server has free ({budget})"
+            + (f"; each of the {p.replicas} replicas gets as many" if p.replicas else ""),
             evidence,
             action,
         )

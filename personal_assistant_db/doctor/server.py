@@ -1,5 +1,5 @@
 """Server-wide analyses: connections, memory settings, temp-file spills and
-checkpoints. Version differences are explicit checks on ``server_version_num``."""
+checkpoints. Version differences are read from the catalogs (catalog.py)."""
 
 from __future__ import annotations
 
@@ -179,9 +179,10 @@ def memory_findings(
     return out
 
 
-async def read_checkpoints(conn: AsyncConnection, version: int) -> dict[str, Any]:
-    # PG 17 moved checkpoint counters from pg_stat_bgwriter to pg_stat_checkpointer.
-    query = _CHECKPOINTS_17 if version >= 170000 else _CHECKPOINTS_OLD
+async def read_checkpoints(conn: AsyncConnection, view: str) -> dict[str, Any]:
+    """``view`` is ``Catalog.checkpoints``: PG 17 moved the checkpoint counters from
+    pg_stat_bgwriter to pg_stat_checkpointer (and renamed them)."""
+    query = _CHECKPOINTS_17 if view == "pg_stat_checkpointer" else _CHECKPOINTS_OLD
     return dict((await conn.execute(query)).mappings().one())
 
 

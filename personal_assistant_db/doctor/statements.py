@@ -1,7 +1,8 @@
 """pg_stat_statements: slow and frequent statements, or a clear "not installed, here is how".
 
-``shared_preload_libraries`` is checked before the view is touched (reading it unloaded raises);
-PG 13 renamed ``total_time``/``mean_time`` to ``*_exec_time``, chosen by version.
+``shared_preload_libraries`` is checked before the view is touched (reading it unloaded raises).
+Columns are chosen by what the view has (catalog.py): PG 13 renamed ``total_time``/``mean_time``
+to ``*_exec_time``, PG 17 (1.11) ``blk_read_time``/``blk_write_time`` to ``shared_blk_*_time``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from .catalog import Catalog, statement_columns_sql
 from .findings import Finding, Severity
 
 __all__ = [
@@ -70,28 +72,18 @@ def statements_missing(state: str) -> Finding:
 
 
 async def read_statements(
-    conn: AsyncConnection, version: int, t: StatementThresholds
-) -> tuple[list[dict[str, Any]], float]:
-    # PG 13 renamed total_time/mean_time to *_exec_time (planning time is separate).
-    total, mean = (
-        ("total_exec_time", "mean_exec_time") if version >= 130000 else ("total_time", "mean_time")
-    )
+    conn: AsyncConnection, catalog: Catalog, t: StatementThresholds
+) -> tuple[list[dict[str, Any]], float] | None:
+    """The top statements by total time and the grand total; None when the view has no time
+    columns this package knows."""
+    columns = statement_columns_sql(catalog)
+    total, _ = catalog.statement_time()
+    if columns is None:
+        return None
     base = """FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
         WHERE d.datname = current_database() AND s.query NOT LIKE '%pg_stat_statements%'"""
-    rows = (
-        (
-            await conn.execute(
-                text(f"""
-        SELECT s.queryid, left(regexp_replace(s.query, '\\s+', ' ', 'g'), 300) AS query, s.calls,
-               s.rows, s.{total}::float8 AS total_ms, s.{mean}::float8 AS mean_ms
-        {base}
-        ORDER BY s.{total} DESC LIMIT :limit"""),
-                {"limit": t.limit},
-            )
-        )
-        .mappings()
-        .all()
-    )
+    query = text(f"SELECT {columns} {base} ORDER BY s.{total} DESC LIMIT :limit")
+    rows = (await conn.execute(query, {"limit": t.limit})).mappings().all()
     grand = (
         await conn.execute(text(f"SELECT COALESCE(sum(s.{total}), 0)::float8 {base}"))
     ).scalar()
@@ -112,6 +104,9 @@ def statement_findings(
             "total_ms": round(r["total_ms"], 1),
             "share_of_total_time": round(share, 4),
         }
+        if r.get("io_read_ms") is not None:  # track_io_timing: zero unless it is on
+            evidence["io_read_ms"] = round(r["io_read_ms"], 1)
+            evidence["io_write_ms"] = round(r["io_write_ms"] or 0.0, 1)
         action = f"EXPLAIN (ANALYZE, BUFFERS) {r['query']}"
         if t.slow_ms and r["mean_ms"] >= t.slow_ms:
             out.append(

@@ -8,9 +8,11 @@ SQLAlchemy path would produce. Literal values inside a statement come from its c
 extracted parameters, as SQLAlchemy does; expanding ``IN`` goes through
 ``construct_expanded_state``.
 
-Anything this cannot do exactly (ORM statements, Python-side column defaults, a schema
-translate map, an uncacheable statement, DDL) is reported as ``None`` by ``StatementCache.get``
-with a reason, and the caller falls back to the SQLAlchemy path.
+Anything this cannot do exactly (ORM statements, Python-side column defaults, a statement's own
+schema translate map, an uncacheable statement, DDL) is reported as ``None`` by
+``StatementCache.get`` with a reason, and the caller falls back to the SQLAlchemy path. The
+engine's own ``schema_translate_map`` (``?schema=``, app_schema.py) is fixed for the cache's
+life, so it is rendered into the cached SQL once, as SQLAlchemy renders it per execution.
 """
 
 from __future__ import annotations
@@ -139,8 +141,12 @@ class Compiled:
 class StatementCache:
     """Compiled statements of one dialect, keyed by SQLAlchemy cache key (and by identity)."""
 
-    def __init__(self, dialect: Dialect) -> None:
+    def __init__(
+        self, dialect: Dialect, schema_translate_map: Mapping[str | None, str | None] | None = None
+    ) -> None:
         self.dialect = dialect
+        #: The engine's map (rendered into every entry's SQL), or None.
+        self.schema_translate_map = dict(schema_translate_map) if schema_translate_map else None
         self._by_key: dict[Any, Compiled | str] = {}
         # id(statement) -> (statement, keys, many, entry or reason, extracted parameters); the
         # statement is kept so that its id cannot be reused while the entry lives.
@@ -188,17 +194,24 @@ class StatementCache:
     def _compile(
         self, statement: ClauseElement, cache_key: Any, keys: tuple[str, ...], many: bool
     ) -> Compiled | str:
+        translate: dict[str, Any] = {}
+        if self.schema_translate_map:
+            translate = {
+                "schema_translate_map": self.schema_translate_map,
+                "render_schema_translate": True,
+            }
         compiled = statement.compile(
             dialect=self.dialect,
             cache_key=cache_key,
             column_keys=list(keys),
             for_executemany=many,
+            **translate,
         )
         if not isinstance(compiled, SQLCompiler) or not compiled.positional:
             return "not a SQL statement (DDL?)"
         if compiled.insert_prefetch or compiled.update_prefetch:
             return "Python-side column default"
-        if compiled.schema_translate_map:
+        if compiled.schema_translate_map and not self.schema_translate_map:
             return "schema_translate_map"
         if many and (compiled.implicit_returning or compiled.effective_returning):
             return "executemany with RETURNING"

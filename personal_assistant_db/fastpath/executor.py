@@ -42,6 +42,7 @@ from . import fallback
 from .compiled import Compiled, StatementCache, rowcount_of
 from .fallback import Mode
 from .lease import Lease
+from .observed import observed
 
 if TYPE_CHECKING:
     from ..pool import PoolMeter
@@ -127,7 +128,8 @@ class FastPath:
         engine = self.engine
         cache = self._cache
         if cache is None or cache.dialect is not engine.dialect:
-            cache = self._cache = StatementCache(engine.dialect)
+            translate = engine.get_execution_options().get("schema_translate_map")
+            cache = self._cache = StatementCache(engine.dialect, translate)
         return cache.get(statement, keys, many)
 
     # -- outside a transaction --------------------------------------------------------------
@@ -201,27 +203,14 @@ class FastPath:
     async def execute_on(
         self, lease: Lease, entry: Compiled, sql: str, args: tuple[Any, ...], mode: Mode
     ) -> Any:
-        observer = self.observer
-        if observer is None:
+        if self.observer is None:  # no telemetry: no extra frame on the hottest path
             try:
                 return await _execute(lease, entry, sql, args, mode)
             except Exception as exc:
                 failure = lease.error(exc, sql, args)
                 raise failure from failure.orig
-        stmt = observer.statement(sql)
-        span = observer.start(stmt)
-        started = time.perf_counter()
-        try:
-            result = await _execute(lease, entry, sql, args, mode)
-        except Exception as exc:
-            failure = lease.error(exc, sql, args)
-            observer.failed(stmt, span, time.perf_counter() - started, _driver_error(failure))
-            raise failure from failure.orig
-        except BaseException as exc:  # cancelled: recorded as such, the connection is discarded
-            observer.failed(stmt, span, time.perf_counter() - started, exc)
-            raise
-        observer.succeeded(stmt, span, started)
-        return result
+        work = _execute(lease, entry, sql, args, mode)
+        return await observed(self.observer, lease, sql, args, work)
 
     async def run_on(self, lease: Lease, statement: Any, params: Params, mode: Mode) -> Any:
         """``statement`` on ``lease`` (inside a transaction: never retried)."""
@@ -249,20 +238,7 @@ class FastPath:
             args = [entry.bind(p, extracted)[1] for p in params]
         except Exception as exc:
             raise fallback.statement_error(self.engine, exc, entry.sql, params) from exc
-        observer = self.observer
-        stmt = observer.statement(sql) if observer is not None else None
-        span = observer.start(stmt) if observer is not None and stmt is not None else None
-        started = time.perf_counter()
-        try:
-            prepared, _ = await lease.prepare(sql)
-            await prepared.executemany(args)
-        except Exception as exc:
-            failure = lease.error(exc, sql, args, many=True)
-            if observer is not None and stmt is not None:
-                observer.failed(stmt, span, time.perf_counter() - started, _driver_error(failure))
-            raise failure from failure.orig
-        if observer is not None and stmt is not None:
-            observer.succeeded(stmt, span, started)
+        await observed(self.observer, lease, sql, args, _execute_many(lease, sql, args), many=True)
 
     # -- the SQLAlchemy path ----------------------------------------------------------------
     async def fallback(self, statement: Any, params: Any, mode: Mode, reason: str) -> Any:
@@ -294,6 +270,6 @@ async def _execute(
     return row if mode == "one" else row[0]
 
 
-def _driver_error(exc: BaseException) -> BaseException:
-    """What the query hook saw on the SQLAlchemy path: the DBAPI error under the wrapper."""
-    return getattr(exc, "orig", None) or exc
+async def _execute_many(lease: Lease, sql: str, args: list[Any]) -> None:
+    prepared, _ = await lease.prepare(sql)
+    await prepared.executemany(args)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextvars import Token
 from types import TracebackType
@@ -28,6 +27,7 @@ from . import ambient
 from .ambient import CallLock
 from .compiled import Row
 from .lease import Lease
+from .observed import observed
 
 if TYPE_CHECKING:
     from .executor import FastPath
@@ -225,21 +225,9 @@ class Transaction:
         except Exception as exc:
             failure = lease.error(exc, entry.sql, params)
             raise failure from failure.orig
-        observer = fast.observer
-        stmt = observer.statement(sql) if observer is not None else None
-        span = observer.start(stmt) if observer is not None and stmt is not None else None
-        started = time.perf_counter()
-        try:
-            async with lock:
-                prepared, attributes = await lease.prepare(sql)
-                cursor = await prepared.cursor(*args)
-        except Exception as exc:
-            failure = lease.error(exc, sql, args)
-            if observer is not None and stmt is not None:
-                observer.failed(stmt, span, time.perf_counter() - started, failure)
-            raise failure from failure.orig
-        if observer is not None and stmt is not None:
-            observer.succeeded(stmt, span, started)
+        opened = _open_cursor(lease, sql, args)
+        async with lock:
+            attributes, cursor = await observed(fast.observer, lease, sql, args, opened)
         meta = entry.metadata(attributes)
         processors, index = meta._processors, meta._key_to_index
         while True:
@@ -253,3 +241,8 @@ class Transaction:
                 yield Row(meta, processors, index, record)
             if len(records) < batch:
                 return
+
+
+async def _open_cursor(lease: Lease, sql: str, args: Sequence[Any]) -> tuple[Any, Any]:
+    prepared, attributes = await lease.prepare(sql)
+    return attributes, await prepared.cursor(*args)

@@ -13,8 +13,8 @@ from .checks import (
     Status,
 )
 from .monitor import HealthMonitor, TelemetrySource
+from .query_latency import QueryLatencyCheck
 from .runner import HealthReport, HealthRunner
-from .telemetry_check import QueryLatencyCheck
 
 __all__ = [
     "Check",

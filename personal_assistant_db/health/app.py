@@ -20,17 +20,17 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .alerts import AlertManager, AlertRule, Sink, default_rules
-from .checks import Check, DatabaseCheck, LivenessCheck, MigrationsCheck, PoolCheck
+from .checks import Check
 from .dashboard import CSP, render_dashboard
 from .history import History
 from .monitor import HealthMonitor, TelemetrySource
+from .registry import HealthParts, build_groups
 from .render import HEALTH_JSON, STATUS_CODES, render_json, render_text
-from .replicas import ReplicaLagCheck
 from .runner import HealthRunner
-from .telemetry_check import QueryLatencyCheck
 
 if TYPE_CHECKING:
     from ..database import Database
+    from ..workers import Pod
 
 __all__ = ["health_app"]
 
@@ -58,32 +58,22 @@ def health_app(
 ) -> Starlette:
     """Build the /health app for ``db``.
 
-    - ``checks``: the host's own checks (e.g. Redis), run in readiness and the overview.
+    - ``checks``: the host's own checks (e.g. Redis), run in readiness and the overview. The
+      built-in ones come from ``registry.BUILT_IN`` (docs/health.md: adding a check).
     - ``telemetry``: enables ``/metrics``, the query P95 in ``/database`` and its alert rule.
     - ``require_migrations``: readiness also needs migrations at head.
     - ``alert_rules``: default ``alerts.default_rules(db.settings)``; ``alert_sinks``: async
       callables or ``WebhookSink``s that receive every transition (structlog always does).
     """
     s = db.settings
-    names = [c.name for c in checks]
-    if len(set(names)) != len(names):
-        raise ValueError(f"health check names must be unique, got {names}")
+    pod = _pod(db, telemetry)
+    if pod is not None:
+        telemetry = pod  # /metrics, P95, dashboard and alert rules see every worker of the pod
     runner = HealthRunner(ttl=s.health_ttl, fail_ttl=s.health_fail_ttl, deadline=s.health_timeout)
-    live = [LivenessCheck()]
-    database = DatabaseCheck(db)
-    many = db.replicas.enabled
-    pools: list[Check] = [PoolCheck(db, node=db.primary if many else None)]
-    pools += [PoolCheck(db, node=node) for node in db.replicas.nodes]
-    # Replica problems are warn (reads fall back to the primary); never fail readiness.
-    lag: list[Check] = [ReplicaLagCheck(db, node) for node in db.replicas.nodes]
-    ready: list[Check] = [database, *pools, *lag]
-    if require_migrations:
-        ready.append(MigrationsCheck(db))
-    ready += list(checks)
-    db_group: list[Check] = [database]
-    if telemetry is not None:
-        db_group.append(QueryLatencyCheck(telemetry, budget_ms=s.query_p95_budget_ms))
-    overview: list[Check] = [*live, *ready, *db_group[1:]]
+    parts = HealthParts.of(
+        db, telemetry=telemetry, require_migrations=require_migrations, host_checks=checks
+    )
+    overview, groups = build_groups(parts)
     rules = list(alert_rules) if alert_rules is not None else default_rules(s)
     manager = AlertManager(rules, alert_sinks)
     history = History(interval=s.health_history_interval, window=s.health_history_window)
@@ -95,7 +85,13 @@ def health_app(
         telemetry=telemetry,
         interval=max(s.health_ttl, 1.0),
         history=history,
+        gate=pod,
     )
+    if pod is not None:
+        pod.history = history
+
+    def active_alerts() -> list[dict[str, Any]]:
+        return manager.active() if pod is None else pod.active_alerts(manager)
 
     def endpoint(group: Sequence[Check], label: str, with_alerts: bool = False) -> Any:
         # The last rendering per view: while results come from the cache, so does the body.
@@ -110,8 +106,9 @@ def health_app(
                 request.query_params.get("format") == "text"
             )
             detailed = not text and _authorized(request, s.health_token)
-            alerts = manager.active() if with_alerts else None
-            key = (report.results, alerts)
+            alerts = active_alerts() if with_alerts else None
+            pod_part = pod.summary(detailed=detailed) if with_alerts and pod is not None else None
+            key = (report.results, alerts, pod_part)
             hit = rendered.get((text, detailed))
             if hit is not None and hit[0] == key:
                 body = hit[1]
@@ -120,7 +117,11 @@ def health_app(
             else:
                 description = f"personal_assistant_db {label}"
                 body = render_json(
-                    report, description=description, detailed=detailed, alerts=alerts
+                    report,
+                    description=description,
+                    detailed=detailed,
+                    alerts=alerts,
+                    extra={"workers": pod_part} if pod_part is not None else None,
                 )
             rendered[(text, detailed)] = (key, body)
             media = "text/plain; charset=utf-8" if text else HEALTH_JSON
@@ -146,12 +147,13 @@ def health_app(
         latency = telemetry.latency_snapshot() if telemetry is not None else None
         status, body = render_dashboard(
             report,
-            alerts=manager.active(),
+            alerts=active_alerts(),
             latency=latency,
-            history=history.snapshots(),
+            history=history.snapshots() if pod is None else pod.history_snapshots(history),
             history_interval=history.interval,
             history_window=history.window,
             budget_ms=s.query_p95_budget_ms,
+            workers=pod.view() if pod is not None else None,
         )
         headers = {**_NO_STORE, "Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff"}
         if request.method == "HEAD":
@@ -162,10 +164,10 @@ def health_app(
     app = Starlette(
         routes=[
             Route("/", endpoint(overview, "health", with_alerts=True), methods=methods),
-            Route("/live", endpoint(live, "livez"), methods=methods),
-            Route("/ready", endpoint(ready, "readyz"), methods=methods),
-            Route("/database", endpoint(db_group, "database"), methods=methods),
-            Route("/pool", endpoint(pools, "pool"), methods=methods),
+            Route("/live", endpoint(groups["live"], "livez"), methods=methods),
+            Route("/ready", endpoint(groups["ready"], "readyz"), methods=methods),
+            Route("/database", endpoint(groups["database"], "database"), methods=methods),
+            Route("/pool", endpoint(groups["pool"], "pool"), methods=methods),
             Route("/metrics", metrics, methods=methods),
             Route("/dashboard", dashboard, methods=methods),
         ]
@@ -173,4 +175,13 @@ def health_app(
     app.state.runner = runner
     app.state.monitor = monitor
     app.state.alerts = manager
+    app.state.pod = pod
     return app
+
+
+def _pod(db: Database, telemetry: TelemetrySource | None) -> Pod | None:
+    """The pod view when this process is one worker of several (workers/, DB_WORKERS)."""
+    from ..telemetry import Telemetry
+    from ..workers import pod_for
+
+    return pod_for(db, telemetry) if isinstance(telemetry, Telemetry) else None

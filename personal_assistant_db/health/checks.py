@@ -14,12 +14,14 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..migrate.history import migration_status
+from ..migrate.history import MigrationStatus, migration_status
 from .probe import GuardedProbe, reserved_server_version, server_version
-from .replicas import component_id
+from .replica_lag import component_id
 from .result import Check, CheckResult, Status, failure, worst
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
     from ..database import Database
     from ..replicas.node import Node
 
@@ -152,7 +154,7 @@ class PoolCheck:
 
     @property
     def component_id(self) -> str | None:
-        return component_id(self.db, self.node) if self.node is not None else None
+        return component_id(self.db.nodes, self.node) if self.node is not None else None
 
     async def run(self) -> CheckResult:
         began = time.perf_counter()
@@ -211,7 +213,11 @@ class PoolCheck:
 
 
 class MigrationsCheck:
-    """Migrations at head (``migrate.migration_status``); observed value: pending count."""
+    """Migrations at head (``migrate.migration_status``); observed value: pending count.
+
+    With ``?schema=`` in DATABASE_URL it reads that schema's yoyo history, named explicitly (the
+    ``search_path`` may not reach the server, as behind PgBouncer in transaction mode, and
+    ``public`` may hold the host app's own yoyo history)."""
 
     component_type = "datastore"
     critical = True
@@ -226,12 +232,15 @@ class MigrationsCheck:
         self.ttl = ttl  # migrations change rarely: the runner caches a pass this long
         self.probe = GuardedProbe(db, statement_timeout=self.timeout)
 
+    async def _status(self, conn: AsyncConnection) -> MigrationStatus:
+        return await migration_status(conn, schema=self.db.settings.schema)
+
     async def run(self) -> CheckResult:
 
         began = time.perf_counter()
         outcome = await self.probe.run(
             self.name,
-            migration_status,
+            self._status,
             checkout_timeout=self.checkout_timeout,
             deadline=self.timeout,
         )

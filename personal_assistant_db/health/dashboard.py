@@ -16,14 +16,18 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..telemetry import OperationLatency
+from ..workers.render import render_workers, workers_summary
 from .charts import duration
 from .history import Snapshot
 from .result import Status, worst
 from .runner import HealthReport
 from .trends import render_trends
+
+if TYPE_CHECKING:
+    from ..workers.view import PodView
 
 __all__ = ["CSP", "render_dashboard", "verdict"]
 
@@ -168,6 +172,10 @@ def _latency(latency: Mapping[str, OperationLatency] | None) -> str:
     )
 
 
+def _pod(view: PodView | None, now: float) -> str:
+    return "" if view is None else f"<h2>Workers</h2>{render_workers(view, now)}"
+
+
 def render_dashboard(
     report: HealthReport,
     *,
@@ -179,10 +187,12 @@ def render_dashboard(
     budget_ms: float = 100.0,
     refresh: int = 5,
     now: float | None = None,
+    workers: PodView | None = None,
 ) -> tuple[Status, bytes]:
     """The page's status and its UTF-8 HTML; the page reloads itself every ``refresh`` s."""
     now = time.time() if now is None else now
     status, lines = verdict(report, alerts)
+    scope = "this process" if workers is None else f"merged from {workers_summary(workers)}"
     summary = "".join(f"<li>{escape(line)}</li>" for line in lines)
     stamp = time.strftime("%H:%M:%S", time.gmtime(now))
     trends = render_trends(
@@ -201,7 +211,8 @@ def render_dashboard(
         f"<h2>Checks</h2>{_checks(report)}"
         f"<h2>Last {duration(history_window)}</h2>{trends}"
         f"<h2>Active alerts</h2>{_alerts(alerts)}"
-        f"<h2>Query latency now (this process)</h2>{_latency(latency)}"
+        f"{_pod(workers, now)}"
+        f"<h2>Query latency now ({scope})</h2>{_latency(latency)}"
         "</body></html>"
     )
     return status, page.encode()

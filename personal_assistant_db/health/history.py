@@ -184,6 +184,11 @@ class History:
         self._next = time.monotonic() + self.interval * 0.95  # ticks jitter: never skip one
         return snapshot
 
+    def replace(self, snapshots: Iterable[Snapshot]) -> None:
+        """Start from ``snapshots`` (oldest first): a worker taking over the pod's history."""
+        self._ring.clear()
+        self._ring.extend(snapshots)
+
     def snapshots(self) -> list[Snapshot]:
         """Oldest first."""
         return list(self._ring)

@@ -24,9 +24,10 @@ from .runner import HealthRunner
 
 if TYPE_CHECKING:
     from ..database import Database
+    from ..pool import PoolStats
     from ..telemetry.latency import OperationLatency
 
-__all__ = ["HealthMonitor", "TelemetrySource"]
+__all__ = ["AlertGate", "HealthMonitor", "TelemetrySource"]
 
 log = get_logger()
 
@@ -39,6 +40,18 @@ class TelemetrySource(Protocol):
     def overall_p95(self) -> float | None: ...
 
     def prometheus_exposition(self, accept_header: str | None = None) -> tuple[bytes, str]: ...
+
+
+class AlertGate(Protocol):
+    """Alerts once per pod (``workers.Pod`` fits): only the lease holder evaluates and fires."""
+
+    def leads(self, manager: AlertManager) -> bool: ...
+
+    def evaluated(self, manager: AlertManager) -> None: ...
+
+    def pool(self, own: PoolStats | None) -> PoolStats | None: ...
+
+    def recorded(self, history: History) -> None: ...
 
 
 class HealthMonitor:
@@ -54,6 +67,7 @@ class HealthMonitor:
         telemetry: TelemetrySource | None,
         interval: float,
         history: History | None = None,
+        gate: AlertGate | None = None,
     ) -> None:
         self.db = db
         self.runner = runner
@@ -62,6 +76,7 @@ class HealthMonitor:
         self.telemetry = telemetry
         self.interval = max(interval, 0.05)
         self.history = history
+        self.gate = gate
         self._last_timeouts: int | None = None
         self._task: asyncio.Task[None] | None = None
         db.add_hooks(on_start=self._on_start, on_stop=self.stop)
@@ -72,8 +87,12 @@ class HealthMonitor:
 
     async def tick(self) -> list[AlertEvent]:
         """One evaluation: fresh-or-cached results, rules, sinks. Returns the events."""
+        if self.gate is not None and not self.gate.leads(self.manager):
+            return []  # another worker of the pod evaluates, records history and fires
         report = await self.runner.run(self.checks)
         pool = self.db.pool_stats() if self.db.started else None
+        if self.gate is not None:
+            pool = self.gate.pool(pool)
         new = 0
         if pool is not None:
             new = 0 if self._last_timeouts is None else max(0, pool.timeouts - self._last_timeouts)
@@ -86,11 +105,15 @@ class HealthMonitor:
             new_timeouts=new,
         )
         events = self.manager.evaluate(obs)
+        if self.gate is not None:
+            self.gate.evaluated(self.manager)
         if self.history is not None:
             self.history.note(events)
             if self.history.due():
                 latency = self.telemetry.latency_snapshot() if self.telemetry else None
                 self.history.record(results=report.results, pool=pool, latency=latency)
+                if self.gate is not None:
+                    self.gate.recorded(self.history)
         await self.manager.dispatch(events)
         return events
 

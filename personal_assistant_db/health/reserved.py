@@ -13,6 +13,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from ..engines import connect_args
+
 if TYPE_CHECKING:
     from ..database import Database
 
@@ -73,7 +75,7 @@ class ReservedConnection:
         _, params = engine.dialect.create_connect_args(engine.url)
         for key in _SQLALCHEMY_ONLY:
             params.pop(key, None)
-        params.update(self.db.settings.asyncpg_connect_args())
+        params.update(connect_args(self.db.settings))
         name = self.db.settings.application_name.encode()[:55].decode(errors="ignore")
         server_settings = {**params["server_settings"], "application_name": f"{name}/health"}
         if "statement_timeout" in server_settings:  # direct only: PgBouncer refuses it at startup

@@ -10,6 +10,10 @@ Read-only. It checks, and reports every problem it finds:
    (shipped in ``migrations/SNAPSHOTS.json``, kept current by the stairway test);
 4. no constraint left NOT VALID, no index left INVALID (a failed CREATE INDEX CONCURRENTLY);
 5. no orphan rows: every foreign key's child rows have their parent.
+
+It owns only the package's objects (ownership.py): the app's own tables in the same schema, and
+the indexes and triggers it adds to the package's tables, are listed in the notes, never drift;
+objects an extension owns are not compared at all. Checks 4 and 5 cover the package's tables.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import psycopg
 from psycopg import sql
 
 from . import snapshot as schema_mod
+from .ownership import package_tables, split_differences
 from .runner import Runner
 from .source import expected_snapshots, read_manifest, shipped, shipped_ids
 from .target import Source, target_of
@@ -52,11 +57,18 @@ def verify(source: Source) -> VerifyReport:
         for mid in applied
         if mid in shipped_ids() and mid not in recorded
     ]
+    expected = _expected(applied)
+    tables = sorted(package_tables(expected or {}))
     with target.connect() as conn:
         live = schema_mod.snapshot(conn, target.schema)
-        problems += _snapshot_problems(applied, live)
-        problems += _validity_problems(conn)
-        problems += _orphan_problems(conn)
+        if expected is None:
+            problems.append(f"schema: no expected snapshot for applied version {_head(applied)!r}")
+        else:
+            drift, foreign = split_differences(expected, live)
+            problems += [f"schema: {line}" for line in drift]
+            notes += foreign
+        problems += _validity_problems(conn, tables)
+        problems += _orphan_problems(conn, tables)
     return VerifyReport(applied=tuple(applied), problems=tuple(problems), notes=tuple(notes))
 
 
@@ -86,31 +98,37 @@ def _history_problems(applied: list[str], recorded: dict[str, str]) -> list[str]
     return problems
 
 
-def _snapshot_problems(applied: list[str], live: schema_mod.Snapshot) -> list[str]:
+def _head(applied: list[str]) -> str:
     known = set(applied)
     prefix = [i for i in shipped_ids() if i in known]
-    key = prefix[-1] if prefix else ""
-    expected: dict[str, Any] | None = expected_snapshots().get(key)
-    if expected is None:
-        return [f"schema: no expected snapshot for applied version {key or '(base)'!r}"]
-    return [f"schema: {line}" for line in schema_mod.diff(expected, live)]
+    return prefix[-1] if prefix else ""
 
 
-def _validity_problems(conn: psycopg.Connection[Any]) -> list[str]:
+def _expected(applied: list[str]) -> schema_mod.Snapshot | None:
+    found: schema_mod.Snapshot | None = expected_snapshots().get(_head(applied))
+    return found
+
+
+def _validity_problems(conn: psycopg.Connection[Any], tables: list[str]) -> list[str]:
     rows = conn.execute(
         """
         SELECT 'constraint ' || conrelid::regclass || '.' || conname || ' is NOT VALID'
-        FROM pg_constraint WHERE NOT convalidated AND connamespace = current_schema()::regnamespace
+        FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
+        WHERE NOT convalidated AND connamespace = current_schema()::regnamespace
+          AND c.relname = ANY(%(tables)s)
         UNION ALL
         SELECT 'index ' || indexrelid::regclass || ' is INVALID (a failed concurrent build?)'
         FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+        JOIN pg_class c ON c.oid = x.indrelid
         WHERE NOT x.indisvalid AND i.relnamespace = current_schema()::regnamespace
-        """
+          AND c.relname = ANY(%(tables)s)
+        """,
+        {"tables": tables},
     ).fetchall()
     return [f"validity: {r[0]}" for r in rows]
 
 
-def _orphan_problems(conn: psycopg.Connection[Any]) -> list[str]:
+def _orphan_problems(conn: psycopg.Connection[Any], tables: list[str]) -> list[str]:
     fks = conn.execute(
         """
         SELECT k.conname, c.relname, p.relname,
@@ -123,8 +141,10 @@ def _orphan_problems(conn: psycopg.Connection[Any]) -> list[str]:
         FROM pg_constraint k
         JOIN pg_class c ON c.oid = k.conrelid JOIN pg_class p ON p.oid = k.confrelid
         WHERE k.contype = 'f' AND k.connamespace = current_schema()::regnamespace
+          AND c.relname = ANY(%(tables)s)
         ORDER BY 1
-        """
+        """,
+        {"tables": tables},
     ).fetchall()
     problems = []
     for name, child, parent, cols, pcols in fks:

@@ -12,9 +12,8 @@ never yoyo's silent one-migration batch default.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..errors import MigrationError, UnknownMigration
@@ -90,14 +89,7 @@ def apply(
     with Runner(target_of(source), lock_wait=lock_wait) as runner, runner.locked():
         done = set(runner.applied())
         plan = [i for i in ids if i not in done]
-        if dry_run:
-            return plan
-        applied: list[str] = []
-        for mid in plan:
-            with _so_far(applied, "applied"):
-                runner.apply_one(mid)
-            applied.append(mid)
-        return applied
+        return plan if dry_run else _carry_out(plan, runner.apply_one, "applied")
 
 
 def rollback(
@@ -140,25 +132,22 @@ def rollback(
         else:
             plan = order
         plan.reverse()
-        if dry_run:
-            return plan
-        rolled: list[str] = []
-        for mid in plan:
-            with _so_far(rolled, "rolled back"):
-                runner.rollback_one(mid)
-            rolled.append(mid)
-        return rolled
+        return plan if dry_run else _carry_out(plan, runner.rollback_one, "rolled back")
 
 
-@contextlib.contextmanager
-def _so_far(done: list[str], verb: str) -> Iterator[None]:
-    """Each migration is its own transaction: say which ones this run finished before a failure."""
-    try:
-        yield
-    except MigrationError as exc:
-        if not done:
-            raise
-        raise type(exc)(f"{exc} (this run already {verb}: {', '.join(done)})") from None
+def _carry_out(plan: list[str], step: Callable[[str], None], verb: str) -> list[str]:
+    """``step`` for each ID of ``plan`` in order (apply or roll back; each migration is its own
+    transaction). A failure names the ones this run already finished."""
+    done: list[str] = []
+    for mid in plan:
+        try:
+            step(mid)
+        except MigrationError as exc:
+            if not done:
+                raise
+            raise type(exc)(f"{exc} (this run already {verb}: {', '.join(done)})") from None
+        done.append(mid)
+    return done
 
 
 def unlock(source: Source) -> int:

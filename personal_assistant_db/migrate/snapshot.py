@@ -4,9 +4,11 @@
 ``pg_get_constraintdef``, indexes via ``pg_get_indexdef``, triggers, functions, types, sequences
 and views. The schema's own name is stripped from every definition, so a snapshot taken in
 ``public`` equals one taken in ``?schema=auth``. Migration bookkeeping (yoyo's tables and ours)
-is left out: a database rolled back to base has an empty snapshot. A column's position counts
-live columns only, so dropping and re-adding a column compares equal; NOT NULL constraint rows
-(PostgreSQL 18+) are left out, since ``NOT NULL`` already shows on the column.
+is left out: a database rolled back to base has an empty snapshot. So is every object an
+extension owns (``pg_depend`` deptype ``'e'``): ``CREATE EXTENSION pg_stat_statements`` adds
+nothing. A column's position counts live columns only, so dropping and re-adding a column
+compares equal; NOT NULL constraint rows (PostgreSQL 18+) are left out, since ``NOT NULL``
+already shows on the column.
 
 ``diff(expected, actual)`` lists the differences as readable lines. ``verify``, the stairway
 tests and the Hypothesis state machine all compare snapshots with it.
@@ -33,6 +35,19 @@ _NOT_BOOKKEEPING = (
     " OR c.relname LIKE '\\_yoyo\\_%%')"
 )
 
+
+def _not_extension(catalog: str, oid: str) -> str:
+    """Objects an extension owns (``pg_depend.deptype = 'e'``: CREATE EXTENSION made them) are
+    the extension's, never the schema's: pg_stat_statements' views and functions, citext's
+    type and operators, pg_trgm's functions."""
+    return (
+        f"NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = '{catalog}'::regclass"
+        f" AND e.objid = {oid} AND e.deptype = 'e')"
+    )
+
+
+_NOT_EXTENSION = _not_extension("pg_class", "c.oid")
+
 _QUERIES: dict[str, str] = {
     "columns": f"""
         SELECT c.relname || '.' || a.attname,
@@ -49,33 +64,35 @@ _QUERIES: dict[str, str] = {
         JOIN pg_class c ON c.oid = a.attrelid
         LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
         WHERE c.relnamespace = %(schema)s::regnamespace AND c.relkind IN ('r', 'p')
-          AND a.attnum > 0 AND NOT a.attisdropped AND {_NOT_BOOKKEEPING}
+          AND a.attnum > 0 AND NOT a.attisdropped AND {_NOT_BOOKKEEPING} AND {_NOT_EXTENSION}
     """,
     "constraints": f"""
         SELECT c.relname || '.' || k.conname, k.contype::text || ' ' || pg_get_constraintdef(k.oid)
         FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
         WHERE k.connamespace = %(schema)s::regnamespace AND k.contype <> 'n'
-          AND {_NOT_BOOKKEEPING}
+          AND {_NOT_BOOKKEEPING} AND {_NOT_EXTENSION}
     """,
     "indexes": f"""
         SELECT i.relname, pg_get_indexdef(i.oid)
         FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
         JOIN pg_class c ON c.oid = x.indrelid
-        WHERE i.relnamespace = %(schema)s::regnamespace AND {_NOT_BOOKKEEPING}
+        WHERE i.relnamespace = %(schema)s::regnamespace AND {_NOT_BOOKKEEPING} AND {_NOT_EXTENSION}
+          AND {_not_extension("pg_class", "i.oid")}
     """,
     "triggers": f"""
         SELECT c.relname || '.' || t.tgname, pg_get_triggerdef(t.oid)
         FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
         WHERE c.relnamespace = %(schema)s::regnamespace AND NOT t.tgisinternal
-          AND {_NOT_BOOKKEEPING}
+          AND {_NOT_BOOKKEEPING} AND {_NOT_EXTENSION}
     """,
-    "functions": """
+    "functions": f"""
         SELECT p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
                pg_get_functiondef(p.oid)
         FROM pg_proc p
         WHERE p.pronamespace = %(schema)s::regnamespace AND p.prokind IN ('f', 'p')
+          AND {_not_extension("pg_proc", "p.oid")}
     """,
-    "types": """
+    "types": f"""
         SELECT t.typname,
                t.typtype::text || ' ' || COALESCE(
                    (SELECT string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder)
@@ -85,6 +102,7 @@ _QUERIES: dict[str, str] = {
         LEFT JOIN pg_class c ON c.oid = t.typrelid
         WHERE t.typnamespace = %(schema)s::regnamespace
           AND (t.typrelid = 0 OR c.relkind = 'c') AND t.typelem = 0
+          AND {_not_extension("pg_type", "t.oid")}
     """,
     "sequences": f"""
         SELECT c.relname,
@@ -92,12 +110,13 @@ _QUERIES: dict[str, str] = {
                || s.seqincrement || ' min ' || s.seqmin || ' max ' || s.seqmax
                || ' cycle ' || s.seqcycle
         FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid
-        WHERE c.relnamespace = %(schema)s::regnamespace AND {_NOT_BOOKKEEPING}
+        WHERE c.relnamespace = %(schema)s::regnamespace AND {_NOT_BOOKKEEPING} AND {_NOT_EXTENSION}
     """,
-    "views": """
+    "views": f"""
         SELECT c.relname, c.relkind::text || ' ' || pg_get_viewdef(c.oid)
         FROM pg_class c
         WHERE c.relnamespace = %(schema)s::regnamespace AND c.relkind IN ('v', 'm')
+          AND {_NOT_EXTENSION}
     """,
 }
 

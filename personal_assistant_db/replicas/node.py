@@ -1,7 +1,7 @@
 """One database server the package talks to: its engine, its measured pool, its role and lag.
 
 A ``Node`` is data plus counters. The primary's node wraps the Database's own engine; each
-replica's node gets an engine of its own (``create_measured_engine``, read-only sessions), all
+replica's node gets an engine of its own (``engines.build_engine``, read-only sessions), all
 created and disposed by the Database that owns them.
 """
 

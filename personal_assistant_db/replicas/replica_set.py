@@ -22,9 +22,9 @@ from typing import Any, TypeVar
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from ..engines import build_engine
 from ..errors import PrimaryUnavailable
 from ..logs import get_logger
-from ..pool import create_measured_engine
 from ..settings import Settings
 from .consistency import record_write, resolve_pending
 from .lag import LagMonitor
@@ -81,9 +81,7 @@ class ReplicaSet:
         after creating its own, before its start hooks (so telemetry sees every engine)."""
         for node in self.nodes:
             if node.engine is None:
-                node.engine = create_measured_engine(
-                    node.url, self.settings, node.meter, read_only=True
-                )
+                node.engine = build_engine(self.settings, "replica", node.url, node.meter)
 
     async def start(self) -> None:
         """Track commits, take a first (bounded) lag verdict, start the monitor."""

@@ -2,14 +2,17 @@
 
 - ``model``: the frozen ``Settings`` dataclass, one field per variable, and the cross-checks;
 - ``parsers``: one parser per kind of value, unknown names, problems scrubbed of secrets;
-- ``profiles``: what each ``DB_ENV`` profile changes from the defaults.
+- ``profiles``: what each ``DB_ENV`` profile changes from the defaults;
+- ``reading``: from the environment to field values, every problem collected;
+- ``rules``: the checks across settings (values valid alone but not together).
 
 ``from personal_assistant_db.settings import Settings`` is the public spelling.
 """
 
 from __future__ import annotations
 
-from .model import MAX_HISTORY_SNAPSHOTS, Settings, closest_variable, known_variables
+from .model import Settings, closest_variable, known_variables
 from .profiles import PROFILES
+from .rules import MAX_HISTORY_SNAPSHOTS
 
 __all__ = ["MAX_HISTORY_SNAPSHOTS", "PROFILES", "Settings", "closest_variable", "known_variables"]

@@ -14,39 +14,41 @@ from typing import Any, Literal
 
 from sqlalchemy.engine import URL
 
-from ..errors import ConfigurationError, SettingProblem
-from ..pooler import transaction_pooling_args
-from ..urls import looks_secret, render_url, to_sync
+from ..app_schema import schema_of, without_schema
+from ..errors import ConfigurationError
+from ..urls import render_url, to_sync
 from .parsers import (
-    EXAMPLE_URL,
-    URL_EXPECTED,
     ReadYourWrites,
     app_name,
     choice,
     closest,
-    database_url,
     decimal,
     parse_bool,
     read_your_writes,
-    replica_urls,
     scrub,
     secret,
     warn_unknown,
     whole,
 )
-from .profiles import PROFILES, derived_defaults
+from .profiles import derived_defaults
+from .reading import URL_VARIABLES, read_values
+from .rules import cross_checks
 
-__all__ = ["MAX_HISTORY_SNAPSHOTS", "Settings", "closest_variable", "known_variables"]
-
-#: The history ring's hard cap (health/history.py states the memory this bounds).
-MAX_HISTORY_SNAPSHOTS = 2880
+__all__ = ["Settings", "closest_variable", "known_variables"]
 
 Profile = Literal["development", "test", "production"]
 Pooler = Literal["none", "pgbouncer-session", "pgbouncer-transaction"]
 StartupMode = Literal["fail_fast", "degraded"]
 QueryText = Literal["redact", "omit"]
-_URL_VARIABLES = ("DATABASE_URL", "DATABASE_MIGRATE_URL", "DATABASE_REPLICA_URLS")
 _LSN = ReadYourWrites("lsn")
+WorkersMode = Literal["auto", "on", "off"]
+
+
+def _absolute_path(raw: str) -> str:
+    value = raw.strip()
+    if value and (not value.startswith("/") or "\0" in value):
+        raise ValueError
+    return value
 
 
 def _var(env: str, parse: Callable[[str], Any], expected: str, **kw: Any) -> Any:
@@ -202,9 +204,29 @@ class Settings:
         "milliseconds (0 = none), e.g. 60000",
         default=60_000,
     )
+    # -- several workers per pod (workers/; docs/scaling.md) --------------------------------
+    workers: WorkersMode = _var(
+        "DB_WORKERS",
+        choice("auto", "on", "off"),
+        "auto (on in uvicorn --workers / gunicorn workers), on or off",
+        default="auto",
+    )
+    workers_dir: str = _var(
+        "DB_WORKERS_DIR",
+        _absolute_path,
+        "an absolute directory path this user can write, e.g. /run/pa-db (default: "
+        "<system temp dir>/pa-db-<uid>)",
+        default="",
+    )
+    workers_interval: float = _var(
+        "DB_WORKERS_INTERVAL",
+        decimal(0.1),
+        "seconds >= 0.1 between a worker's publications, e.g. 1",
+        default=1.0,
+    )
 
     def __post_init__(self) -> None:
-        problems = _cross_checks(self)
+        problems = cross_checks(self)
         if problems:
             raise ConfigurationError(problems)
 
@@ -212,50 +234,12 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Build settings from ``environ`` (default ``os.environ``); ``overrides`` win over both."""
         env = os.environ if environ is None else environ
-        problems: list[SettingProblem] = []
-        values: dict[str, Any] = {}
-
-        raw_profile = env.get("DB_ENV", "production").strip().lower() or "production"
-        if raw_profile not in PROFILES:
-            problems.append(
-                SettingProblem(
-                    "DB_ENV",
-                    f"unknown profile {raw_profile[:40]!r}",
-                    "development, test or production",
-                )
-            )
-            raw_profile = "production"
-        values["env"] = raw_profile
-        values.update(PROFILES[raw_profile])
-
-        raw_url = env.get("DATABASE_URL", "").strip()
-        values["url"] = database_url(env, "DATABASE_URL", URL_EXPECTED, problems, required=True)
-        raw_migrate = env.get("DATABASE_MIGRATE_URL", "").strip()
-        values["migrate_url"] = database_url(
-            env, "DATABASE_MIGRATE_URL", "a direct (not pooled) URL, e.g. " + EXAMPLE_URL, problems
-        )
-        raw_replicas = env.get("DATABASE_REPLICA_URLS", "")
-        if raw_replicas.strip():
-            values["replica_urls"], replica_problems = replica_urls(raw_replicas)
-            problems += replica_problems
-
-        for f in fields(cls):
-            name = f.metadata.get("env")
-            if name is None or name not in env:
-                continue
-            try:
-                values[f.name] = f.metadata["parse"](env[name])
-            except ValueError:
-                shown = "(hidden)" if looks_secret(name) else repr(env[name][:40])
-                problems.append(
-                    SettingProblem(name, f"invalid value {shown}", f.metadata["expected"])
-                )
+        values, problems, raw_urls = read_values(env, fields(cls))
         values.update(overrides)
         values.update(derived_defaults(values))
         warn_unknown(env, known_variables())
         if problems:
-            raw = (raw_url, raw_migrate, *raw_replicas.split(","))
-            raise ConfigurationError(scrub(problems, *raw))
+            raise ConfigurationError(scrub(problems, *raw_urls))
         return cls(**values)
 
     def __repr__(self) -> str:
@@ -276,8 +260,13 @@ class Settings:
 
     @property
     def async_url(self) -> URL:
-        """The asyncpg URL the engine uses."""
-        return self.url
+        """The asyncpg URL the engine uses (without ``?schema=``: that is ours, app_schema.py)."""
+        return without_schema(self.url)
+
+    @property
+    def schema(self) -> str | None:
+        """``?schema=`` from DATABASE_URL: the schema the migrations used, and the app's."""
+        return schema_of(self.url)
 
     @property
     def sync_url(self) -> URL:
@@ -294,63 +283,13 @@ class Settings:
         """The URL with the password and secret query values as ``***``: for logs and errors."""
         return render_url(self.url)
 
-    def asyncpg_connect_args(self) -> dict[str, Any]:
-        """``connect_args`` for create_async_engine: timeouts, server settings and, behind
-        PgBouncer, what ``DB_POOLER`` changes (pooler.py says what and why)."""
-        server_settings = {"application_name": self.application_name}
-        if self.statement_timeout_ms and self.pooler == "none":
-            server_settings["statement_timeout"] = str(self.statement_timeout_ms)
-        args: dict[str, Any] = {"timeout": self.connect_timeout, "server_settings": server_settings}
-        if self.command_timeout:
-            args["command_timeout"] = self.command_timeout
-        if self.pooler == "pgbouncer-transaction":
-            args.update(transaction_pooling_args(self.statement_timeout_ms))
-        return args
-
 
 def known_variables() -> list[str]:
     """Every environment variable Settings reads."""
     names = (f.metadata["env"] for f in fields(Settings) if f.metadata)
-    return [*_URL_VARIABLES, "DB_ENV", *names]
+    return [*URL_VARIABLES, "DB_ENV", *names]
 
 
 def closest_variable(name: str) -> str | None:
     """The known variable ``name`` was most likely meant to be (difflib), or None."""
     return closest(name, known_variables())
-
-
-def _cross_checks(s: Settings) -> list[SettingProblem]:
-    problems = []
-    if s.warmup_connections > s.pool_size:
-        problems.append(
-            SettingProblem(
-                "DB_WARMUP_CONNECTIONS",
-                f"{s.warmup_connections} is more than DB_POOL_SIZE={s.pool_size}",
-                "a number <= DB_POOL_SIZE",
-            )
-        )
-    if s.connect_retry_initial > s.connect_retry_max:
-        problems.append(
-            SettingProblem(
-                "DB_CONNECT_RETRY_INITIAL", "is larger than DB_CONNECT_RETRY_MAX", "initial <= max"
-            )
-        )
-    if s.health_checkout_timeout >= s.health_timeout:
-        problems.append(
-            SettingProblem(
-                "DB_HEALTH_CHECKOUT_TIMEOUT",
-                "is not below DB_HEALTH_TIMEOUT",
-                "a checkout wait shorter than the whole check deadline",
-            )
-        )
-    snapshots = s.health_history_window / s.health_history_interval
-    if not 1 <= snapshots <= MAX_HISTORY_SNAPSHOTS:
-        problems.append(
-            SettingProblem(
-                "DB_HEALTH_HISTORY_WINDOW",
-                f"keeps {snapshots:g} snapshots at DB_HEALTH_HISTORY_INTERVAL="
-                f"{s.health_history_interval:g}",
-                f"a window of 1 to {MAX_HISTORY_SNAPSHOTS} intervals, e.g. 900 at an interval of 5",
-            )
-        )
-    return problems

@@ -20,6 +20,8 @@ never raises.
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -40,6 +42,7 @@ from ..logs import get_logger
 
 __all__ = [
     "DEFAULT_SERVICE_NAME",
+    "SHUTDOWN_FLUSH_SECONDS",
     "CountingSpanExporter",
     "TraceExport",
     "service_name_from_env",
@@ -47,6 +50,8 @@ __all__ = [
 ]
 
 DEFAULT_SERVICE_NAME = "personal-assistant-db"
+#: Seconds a stopping app may spend flushing spans (the endpoint may be down).
+SHUTDOWN_FLUSH_SECONDS = 2.0
 _SAMPLERS = (
     "always_on",
     "always_off",
@@ -65,8 +70,14 @@ class CountingSpanExporter(SpanExporter):
         self.inner = inner
         self.exported = 0
         self.dropped = 0
+        self.closed = False
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        if self.closed:  # past the shutdown flush budget: drop (counted), never wait
+            self.dropped += len(spans)
+            log.warning("otel.spans.dropped", count=len(spans), dropped_total=self.dropped,
+                        cause="shutdown flush budget spent")  # fmt: skip
+            return SpanExportResult.FAILURE
         try:
             result = self.inner.export(spans)
         except Exception as exc:  # the exporter's thread must survive; counted and logged
@@ -84,7 +95,9 @@ class CountingSpanExporter(SpanExporter):
         return result
 
     def shutdown(self) -> None:
-        self.inner.shutdown()
+        if not self.closed:
+            self.closed = True
+            self.inner.shutdown()  # the OTLP exporter also cuts a retry backoff short
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         return self.inner.force_flush(timeout_millis)
@@ -99,13 +112,27 @@ class TraceExport:
     exporter: CountingSpanExporter | None = None
     endpoint: str | None = None
 
-    def shutdown(self, timeout: float = 5.0) -> None:
-        """Flush and stop an owned provider (blocking: call it off the event loop)."""
+    def shutdown(self, timeout: float = SHUTDOWN_FLUSH_SECONDS) -> None:
+        """Flush and stop an owned provider within ``timeout`` seconds (blocking: call it off
+        the event loop). With the endpoint down, the OTLP exporter retries with backoff for up to
+        its own timeout (10 s), and the provider's shutdown waits for it: a stop took ~7 s. Here
+        the flush gets ``timeout``; then the exporter is closed (what is left is dropped and
+        counted) and the provider is shut down from a daemon thread waited on for what remains
+        of the budget, so neither the stop nor the interpreter's exit waits for the network."""
         provider = self.provider
         if not self.owned or not isinstance(provider, TracerProvider):
             return
-        provider.force_flush(int(timeout * 1000))
-        provider.shutdown()
+        deadline = time.monotonic() + timeout
+        flushed = threading.Thread(
+            target=provider.force_flush, args=(int(timeout * 1000),), daemon=True
+        )
+        flushed.start()
+        flushed.join(max(0.0, timeout - 0.25))  # a quarter second left to close
+        if self.exporter is not None:
+            self.exporter.shutdown()
+        closing = threading.Thread(target=provider.shutdown, name="pa-db-otel-stop", daemon=True)
+        closing.start()
+        closing.join(max(0.05, deadline - time.monotonic()))
 
 
 def _warn(variable: str, value: str, expected: str, fallback: str) -> None:

@@ -91,7 +91,8 @@ class Telemetry:
         self.export: TraceExport = TraceExport(provider=None)
         self.metrics_enabled = metrics_enabled
         self.duration = duration_histogram()
-        self.pool = PoolInstruments(db, s.application_name)
+        nodes = db.nodes  # the primary, then each replica
+        self.pool = PoolInstruments(nodes, s.application_name, db.fast_path.fallbacks)
         self.producer = MetricProducer([self.duration, *self.pool.histograms])
         self.exposition = PrometheusExposition(self.producer)
         readers: list[MetricReader] = [self.exposition.reader]
@@ -111,7 +112,8 @@ class Telemetry:
         )
         own_meter = self._own_meter_provider.get_meter(_SCOPE)
         self.pool.observe(own_meter)
-        self.replicas = ReplicaInstruments(db)
+        self._replica_nodes = nodes[1:]
+        self.replicas = ReplicaInstruments(self._replica_nodes, db.replicas.router)
         self.replicas.observe(own_meter)
         api_duration = None
         if meter_provider is not None:
@@ -146,11 +148,10 @@ class Telemetry:
                 slow_query_seconds=s.slow_query_ms / 1000,
             )
 
-        many = db.replicas.enabled
-        self.observer = observer(db.primary if many else None, self.latency)
+        self.observer = observer(nodes[0] if len(nodes) > 1 else None, self.latency)
         #: Replica name -> its query hook; each keeps its own P50/P95/P99 window.
         self.replica_observers = {
-            node.name: observer(node, LatencyWindow(s.latency_window)) for node in db.replicas.nodes
+            node.name: observer(node, LatencyWindow(s.latency_window)) for node in nodes[1:]
         }
         db.add_hooks(on_start=self._on_start, on_stop=self._on_stop)
         if db.started:  # attached late: instrument the running engine now
@@ -188,7 +189,7 @@ class Telemetry:
         self.observer.sampling = Sampling.of(self.observer.tracer)
         self.observer.attach(self.db.engine.sync_engine)
         self.db.fast_path.observer = self.observer
-        for node in self.db.replicas.nodes:
+        for node in self._replica_nodes:
             replica = self.replica_observers[node.name]
             replica.tracer = self.observer.tracer
             replica.sampling = self.observer.sampling

@@ -19,11 +19,14 @@ from math import ceil, log
 from ddsketch import LogCollapsingLowestDenseDDSketch
 
 __all__ = [
+    "BIN_LIMIT",
     "FOLD_AT",
     "OVERFLOW_OPERATION",
+    "RELATIVE_ACCURACY",
     "LatencySeries",
     "LatencyWindow",
     "OperationLatency",
+    "summary",
 ]
 
 #: Operations beyond ``max_series`` are counted under this name, so memory stays bounded.
@@ -115,7 +118,7 @@ class LatencyWindow:
         self.add(self.series(operation), seconds, self.clock() if now is None else now)
 
     def add(self, series: LatencySeries, seconds: float, now: float) -> None:
-        """The hot path (tracing.py inlines these lines)."""
+        """The hot path: the query hook (tracing.py) calls this once per statement."""
         if now >= series.slot_end:
             self.rotate(series, now)
         series.pending.append(seconds)
@@ -164,6 +167,16 @@ class LatencyWindow:
             merged.merge(sketch)
         return merged
 
+    def sketches(self) -> dict[str, LogCollapsingLowestDenseDDSketch]:
+        """Operation -> the window's merged sketch (a fresh object: the caller may keep it)."""
+        now = self.clock()
+        out = {}
+        for operation, series in list(self._series.items()):
+            merged = self._merged(series, now)
+            if merged is not None:
+                out[operation] = merged
+        return out
+
     def snapshot(self) -> dict[str, OperationLatency]:
         """Operation -> latency over the window; operations with no queries in it are left out."""
         now = self.clock()
@@ -187,6 +200,11 @@ class LatencyWindow:
             else:
                 total.merge(merged)
         return None if total is None else _summary(total)
+
+
+def summary(sketch: LogCollapsingLowestDenseDDSketch) -> OperationLatency:
+    """Count and P50/P95/P99 of ``sketch`` (workers/ merges sketches of several processes)."""
+    return _summary(sketch)
 
 
 def _summary(sketch: LogCollapsingLowestDenseDDSketch) -> OperationLatency:

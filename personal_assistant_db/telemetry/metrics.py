@@ -32,7 +32,6 @@ from opentelemetry.sdk.metrics.export import (
 )
 
 if TYPE_CHECKING:
-    from ..database import Database
     from ..pool import PoolStats
     from ..replicas.node import Node
 
@@ -42,6 +41,7 @@ __all__ = [
     "HistogramSeries",
     "PoolInstruments",
     "duration_histogram",
+    "observable_counters",
 ]
 
 #: Semconv bucket boundaries for db.client.operation.duration, in seconds.
@@ -143,16 +143,26 @@ def duration_histogram() -> BucketHistogram:
     )
 
 
+Callback = Callable[[CallbackOptions], Iterable[Observation]]
+
+
+def observable_counters(meter: Meter, counters: Iterable[tuple[str, Callback, str, str]]) -> None:
+    """An observable counter on ``meter`` per (name, callback, unit, description)."""
+    for name, callback, unit, description in counters:
+        meter.create_observable_counter(name, [callback], unit=unit, description=description)
+
+
 class PoolInstruments:
-    """Pool metrics for every node of one Database (the primary, then each replica).
+    """Pool metrics for the nodes it is handed (the primary, then each replica).
 
     With replicas configured, each node's series carry ``db.role`` (primary | replica) and
     ``server.address``/``server.port``; without, the primary's series have the pool name only.
     ``attach`` hooks the nodes' PoolMeters, ``detach`` unhooks them.
     """
 
-    def __init__(self, db: Database, pool_name: str) -> None:
-        self._db = db
+    def __init__(self, nodes: Sequence[Node], pool_name: str, fallbacks: Mapping[str, int]) -> None:
+        #: The statement API's fallback counts by reason (read at collection time).
+        self._fallbacks = fallbacks
         self.wait_time = BucketHistogram(
             "db.client.connection.wait_time",
             "The time it took to obtain an open connection from the pool.",
@@ -164,10 +174,10 @@ class PoolInstruments:
         self.create_time = BucketHistogram(
             "db.client.connection.create_time", "The time it took to create a new connection."
         )
-        many = len(db.nodes) > 1
+        many = len(nodes) > 1
         self._nodes: list[tuple[Node, dict[str, Any]]] = []
         self._own_hooks: list[tuple[list[Callable[[float], None]], Callable[[float], None]]] = []
-        for node in db.nodes:
+        for node in nodes:
             attrs: dict[str, Any] = {POOL_NAME: pool_name}
             if many:
                 attrs.update(
@@ -196,23 +206,28 @@ class PoolInstruments:
             meter.create_observable_up_down_counter(
                 f"db.client.connection.{name}", [callback], unit=unit, description=description
             )
-        meter.create_observable_counter(
-            "db.client.connection.timeouts",
-            [self._observe_timeouts],
-            unit="{timeout}",
-            description="Timeouts while obtaining a connection from the pool.",
-        )
-        meter.create_observable_counter(
-            "pa_db.read.retries",
-            [self._observe_read_retries],
-            unit="{retry}",
-            description="Reads retried on a fresh connection after a disconnect.",
-        )
-        meter.create_observable_counter(
-            "pa_db.fast_path.fallbacks",
-            [self._observe_fallbacks],
-            unit="{statement}",
-            description="Statement API calls that ran on the SQLAlchemy path, by reason.",
+        observable_counters(
+            meter,
+            (
+                (
+                    "db.client.connection.timeouts",
+                    self._observe_timeouts,
+                    "{timeout}",
+                    "Timeouts while obtaining a connection from the pool.",
+                ),
+                (
+                    "pa_db.read.retries",
+                    self._observe_read_retries,
+                    "{retry}",
+                    "Reads retried on a fresh connection after a disconnect.",
+                ),
+                (
+                    "pa_db.fast_path.fallbacks",
+                    self._observe_fallbacks,
+                    "{statement}",
+                    "Statement API calls that ran on the SQLAlchemy path, by reason.",
+                ),
+            ),
         )
         if not record_histograms:
             return
@@ -275,5 +290,5 @@ class PoolInstruments:
         return [Observation(node.meter.read_retries, attrs) for node, attrs in self._nodes]
 
     def _observe_fallbacks(self, options: CallbackOptions) -> Iterable[Observation]:
-        fallbacks = self._db.fast_path.fallbacks
+        fallbacks = self._fallbacks
         return [Observation(n, {**self._attrs, "reason": r}) for r, n in fallbacks.items()]

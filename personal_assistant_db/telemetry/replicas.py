@@ -13,26 +13,30 @@ And for the Database: ``db.replica.fallbacks`` {reason} (reads sent to the prima
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
+from .metrics import observable_counters
+
 if TYPE_CHECKING:
-    from ..database import Database
     from ..replicas.node import Node
+    from ..replicas.router import Router
 
 __all__ = ["ReplicaInstruments"]
 
 
 class ReplicaInstruments:
-    """Observable replica metrics of one Database (nothing when it has no replica)."""
+    """Observable metrics of the replica nodes it is handed and of the router that chooses
+    among them (nothing when there is no replica)."""
 
-    def __init__(self, db: Database) -> None:
-        self._db = db
+    def __init__(self, nodes: Sequence[Node], router: Router) -> None:
+        self._nodes = nodes
+        self._router = router
 
     def observe(self, meter: Meter) -> None:
-        if not self._db.replicas.enabled:
+        if not self._nodes:
             return
         gauges: list[tuple[str, str, str, Callable[[Node], float | None]]] = [
             ("db.replica.lag", "s", "Replay lag of the replica.", lambda n: n.lag_seconds),
@@ -43,24 +47,29 @@ class ReplicaInstruments:
             meter.create_observable_gauge(
                 name, [self._per_node(read)], unit=unit, description=description
             )
-        for name, description, read in (
-            ("db.replica.checks", "Lag checks run.", _checks),
-            ("db.replica.check_failures", "Lag checks that failed.", _failures),
-        ):
-            meter.create_observable_counter(
-                name, [self._per_node(read)], unit="{check}", description=description
-            )
-        meter.create_observable_counter(
-            "db.replica.fallbacks",
-            [self._observe_fallbacks],
-            unit="{read}",
-            description="Reads sent to the primary, by reason.",
-        )
-        meter.create_observable_counter(
-            "db.replica.retries",
-            [self._observe_retries],
-            unit="{read}",
-            description="Reads retried on another node after their replica was lost.",
+        observable_counters(
+            meter,
+            (
+                ("db.replica.checks", self._per_node(_checks), "{check}", "Lag checks run."),
+                (
+                    "db.replica.check_failures",
+                    self._per_node(_failures),
+                    "{check}",
+                    "Lag checks that failed.",
+                ),
+                (
+                    "db.replica.fallbacks",
+                    self._observe_fallbacks,
+                    "{read}",
+                    "Reads sent to the primary, by reason.",
+                ),
+                (
+                    "db.replica.retries",
+                    self._observe_retries,
+                    "{read}",
+                    "Reads retried on another node after their replica was lost.",
+                ),
+            ),
         )
 
     def _per_node(
@@ -68,7 +77,7 @@ class ReplicaInstruments:
     ) -> Callable[[CallbackOptions], Iterable[Observation]]:
         def callback(options: CallbackOptions) -> Iterable[Observation]:
             out = []
-            for node in self._db.replicas.nodes:
+            for node in self._nodes:
                 value = read(node)
                 if value is not None:
                     out.append(Observation(value, _attrs(node)))
@@ -77,14 +86,14 @@ class ReplicaInstruments:
         return callback
 
     def _observe_fallbacks(self, options: CallbackOptions) -> Iterable[Observation]:
-        router = self._db.replicas.router
+        router = self._router
         return [
             Observation(router.fallbacks[reason], {"reason": reason})
             for reason in ("no_replica", "read_your_writes")
         ]
 
     def _observe_retries(self, options: CallbackOptions) -> Iterable[Observation]:
-        return [Observation(self._db.replicas.router.retries)]
+        return [Observation(self._router.retries)]
 
 
 def _attrs(node: Node) -> dict[str, Any]:

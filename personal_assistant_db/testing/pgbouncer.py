@@ -22,7 +22,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from .postgres import free_port
+from .postgres import ScratchProcess, free_port, unprivileged_user
 
 __all__ = ["INI_TEMPLATE", "PgBouncer", "PgBouncerUnavailable", "find_pgbouncer"]
 
@@ -91,7 +91,7 @@ def _server_of(server_url: str) -> str:
     return " ".join(parts)
 
 
-class PgBouncer:
+class PgBouncer(ScratchProcess):
     """A PgBouncer process in front of ``server_url``; ``url(database)`` is the client URL.
 
     ``start()``/``stop()``; ``reload()`` (admin console ``RELOAD``); ``kill()`` (SIGKILL, the
@@ -249,22 +249,14 @@ class PgBouncer:
                 text = text or path.read_text(errors="replace")
         return "\n".join(text.splitlines()[-lines:])
 
-    def cleanup(self) -> None:
+    def halt(self) -> None:
         self.stop()
-        if self._owned_dir:
-            shutil.rmtree(self.base, ignore_errors=True)
-
-    def __enter__(self) -> PgBouncer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.cleanup()
 
 
 def _system_user(server: str) -> str | None:
-    """Who runs PgBouncer as root: the owner of a unix-socket server's directory (pgserver keeps
-    it private to its own user), else ``postgres``, else a ``pgbouncer`` user made here."""
+    """Who runs PgBouncer as root: the owner of a unix-socket server's directory (the embedded
+    server keeps it private to its own user), else ``postgres``, else a
+    ``pgbouncer`` user made here."""
     if os.geteuid() != 0:
         return None
     host = server.split()[0].removeprefix("host=")
@@ -273,9 +265,4 @@ def _system_user(server: str) -> str | None:
             owner = pwd.getpwuid(os.stat(host).st_uid).pw_name
             if owner != "root":
                 return owner
-    for name in ("postgres", "pgbouncer"):
-        with contextlib.suppress(KeyError):
-            pwd.getpwnam(name)
-            return name
-    subprocess.run(["useradd", "--system", "--no-create-home", "pgbouncer"], check=True)
-    return "pgbouncer"
+    return unprivileged_user("postgres", "pgbouncer")

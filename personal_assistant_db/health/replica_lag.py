@@ -9,12 +9,12 @@ need the token (``details``), as every server detail does.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from .result import CheckResult, Status
 
 if TYPE_CHECKING:
-    from ..database import Database
     from ..replicas.node import Node
 
 __all__ = ["ReplicaLagCheck", "component_id"]
@@ -28,11 +28,12 @@ _REASONS = {
 }
 
 
-def component_id(db: Database, node: Node) -> str:
-    """``primary`` or ``replica-N`` (1-based, in DATABASE_REPLICA_URLS order)."""
+def component_id(nodes: Sequence[Node], node: Node) -> str:
+    """``primary`` or ``replica-N`` (1-based, in DATABASE_REPLICA_URLS order); ``nodes`` is
+    ``Database.nodes``: the primary, then the replicas."""
     if node.role == "primary":
         return "primary"
-    return f"replica-{db.replicas.nodes.index(node) + 1}"
+    return f"replica-{nodes.index(node)}"
 
 
 class ReplicaLagCheck:
@@ -42,11 +43,13 @@ class ReplicaLagCheck:
     critical = False
     timeout = 0.1
 
-    def __init__(self, db: Database, node: Node, *, name: str = "replica:lag") -> None:
-        self.db = db
+    def __init__(
+        self, node: Node, component_id: str, *, max_lag_ms: int, name: str = "replica:lag"
+    ) -> None:
         self.node = node
+        self.component_id = component_id
+        self.max_lag_ms = max_lag_ms
         self.name = name
-        self.component_id = component_id(db, node)
 
     def __repr__(self) -> str:
         return f"<ReplicaLagCheck {self.component_id}>"
@@ -78,6 +81,6 @@ class ReplicaLagCheck:
                 "state": node.state,
                 "server.address": node.address,
                 "server.port": node.port,
-                "max_lag_ms": self.db.settings.replica_max_lag_ms,
+                "max_lag_ms": self.max_lag_ms,
             },
         )
