@@ -15,7 +15,10 @@ $DATABASE_URL's server instead):
 - ``fast+traced``: every query sampled (ALWAYS_ON), spans through a BatchSpanProcessor and the
   OTLP/HTTP exporter to tests/otlp_receiver.py in its own process;
 - ``connect-prod``: ``db.connect()`` + ``execute().scalar()`` in the production profile (pre-ping
-  on, ``DB_POOL_PING_BYPASS_MS=500``), untraced.
+  on, ``DB_POOL_PING_BYPASS_MS=500``), untraced;
+- ``fast/lambda``, ``fast/select``, ``fast/text``: ``db.fetch_val`` on a statement built on every
+  call as ``sa.lambda_stmt``, ``select(...).where(col == value)`` and ``text()``; a table sets
+  them beside ``fast`` (the statement built once) and asyncpg.
 
 Paths run in shuffled order each round; medians of ``--repeat`` rounds. CPU per query is this
 process's CPU (the exporter thread included) over the queries served. A last section times the
@@ -85,6 +88,52 @@ def fast_runner(db: Database) -> Runner:
             await db.fetch_val(SELECT1)
 
     return run
+
+
+# -- the forms people write (issue 20 item 7): each builds its statement on every call ---------
+def lambda_runner(db: Database) -> Runner:
+    """``sa.lambda_stmt`` built per call (SQLAlchemy's own answer to per-call construction)."""
+
+    async def run(q: str) -> None:
+        if q == "pk":
+            key = random.randint(1, ROWS)
+            await db.fetch_val(
+                sa.lambda_stmt(lambda: sa.select(ITEMS.c.payload).where(ITEMS.c.id == key))
+            )
+        else:
+            await db.fetch_val(sa.lambda_stmt(lambda: sa.select(sa.literal_column("1"))))
+
+    return run
+
+
+def select_runner(db: Database) -> Runner:
+    """``select(...).where(...)`` built per call with the value inline: most SQLAlchemy code."""
+
+    async def run(q: str) -> None:
+        if q == "pk":
+            await db.fetch_val(
+                sa.select(ITEMS.c.payload).where(ITEMS.c.id == random.randint(1, ROWS))
+            )
+        else:
+            await db.fetch_val(sa.select(sa.literal_column("1")))
+
+    return run
+
+
+def text_runner(db: Database) -> Runner:
+    """``text()`` built per call, the value as a parameter."""
+
+    async def run(q: str) -> None:
+        if q == "pk":
+            statement = sa.text("SELECT payload FROM bench_items WHERE id = :id")
+            await db.fetch_val(statement, {"id": random.randint(1, ROWS)})
+        else:
+            await db.fetch_val(sa.text("SELECT 1"))
+
+    return run
+
+
+FORMS = {"fast/lambda": lambda_runner, "fast/select": select_runner, "fast/text": text_runner}
 
 
 async def measure(
@@ -227,6 +276,7 @@ async def run_paths(args: argparse.Namespace, url: str, endpoint: str) -> None:
         "fast+metrics": (fast, mode(metrics)),
         "fast+traced": (fast, mode(traced)),
         "connect-prod": (sqla_runner(prod.connect), mode(None)),
+        **{name: (runner(db), mode(None)) for name, runner in FORMS.items()},
     }
     if args.profile:
         mode(None)()
@@ -312,6 +362,8 @@ def report(
             ]
         )
     print()
+    print(forms_report(results))
+    print()
     print("Targets: throughput ratio (client CPU per query ratio, the steadier figure)")
     print(
         table(
@@ -327,6 +379,29 @@ def report(
             targets,
         )
     )
+
+
+def forms_report(results: dict[tuple[str, int], dict[str, list[Result]]]) -> str:
+    """Statements built per call against the same statement built once ('fast') and asyncpg."""
+    rows = []
+    for (query, tasks), per_path in results.items():
+        qps = {k: median([r[0] for r in v]) for k, v in per_path.items()}
+        cpu = {k: median([r[2] for r in v]) for k, v in per_path.items()}
+        for name in ["fast", *FORMS]:
+            rows.append(
+                [
+                    query,
+                    tasks,
+                    "fast/built-once" if name == "fast" else name,
+                    f"{qps[name]:.0f}",
+                    f"{cpu[name] * 1e6:.0f}",
+                    f"{qps[name] / qps['asyncpg']:.2f}",
+                    f"{qps[name] / qps['fast']:.2f} ({cpu['fast'] / cpu[name]:.2f})",
+                ]
+            )
+    header = ["query", "tasks", "form", "q/s", "cpu us/q", "vs asyncpg"]
+    title = "Statement forms (lambda/built-once target >= 0.75)\n"
+    return title + table([*header, "vs built once (cpu ratio)"], rows)
 
 
 if __name__ == "__main__":
