@@ -29,15 +29,15 @@ from tenacity import (
 )
 
 from .errors import ConnectFatal, ConnectTimeout, DatabaseNotStarted
+from .failures import describe, is_transient
 from .fastpath import FastPath, StatementMethods
-from .logs import get_logger
+from .http_errors import Handler, exception_handlers
+from .logs import CauseLog, get_logger
 from .pool import PoolMeter, PoolStats, create_measured_engine
 from .pooler import attach, detect_mismatch
 from .replicas.node import Node
 from .replicas.replica_set import ReplicaSet
-from .retry import describe, is_transient
 from .settings import Settings
-from .unavailable import CauseLog, Handler, exception_handlers
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette

@@ -5,10 +5,13 @@ Hosts may add these processors to their own ``structlog.configure(processors=[..
 - ``redact_secrets``: replaces secrets with ``***`` in every value: URL passwords and secret query
   parameters (in any URL shape, even one embedded in free text), ``password=...`` pairs, and the
   whole value of any key that looks like a secret (``password``, ``db_token``, ``dsn`` ...).
+
+``CauseLog`` rate-limits a repeated warning: one line per cause per interval, with a count.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -18,7 +21,7 @@ from sqlalchemy.engine import URL
 from .redaction import redact_text
 from .urls import looks_secret, render_url
 
-__all__ = ["get_logger", "redact_secrets"]
+__all__ = ["CauseLog", "get_logger", "redact_secrets"]
 
 
 def get_logger(name: str = "personal_assistant_db") -> Any:
@@ -42,3 +45,35 @@ def redact_secrets(
         elif isinstance(value, BaseException):
             event_dict[key] = redact_text(f"{type(value).__name__}: {value}")
     return event_dict
+
+
+class CauseLog:
+    """At most one log line per cause per ``interval`` seconds, carrying how many occurred.
+
+    ``count`` on a line is the number of occurrences since the previous line for that cause
+    (this one included). ``interval=0`` logs every occurrence.
+    """
+
+    def __init__(self, interval: float, event: str = "db.unavailable") -> None:
+        self.interval = interval
+        self.event = event
+        self.total: dict[str, int] = {}
+        self._last: dict[str, tuple[float, int]] = {}  # cause -> (logged at, suppressed since)
+
+    def __repr__(self) -> str:
+        return f"<CauseLog every {self.interval:g}s totals={self.total}>"
+
+    def record(self, cause: str, **fields: Any) -> bool:
+        """Count one occurrence; True when it was logged."""
+        self.total[cause] = self.total.get(cause, 0) + 1
+        now = time.monotonic()
+        last = self._last.get(cause)
+        if last is not None and now - last[0] < self.interval:
+            self._last[cause] = (last[0], last[1] + 1)
+            return False
+        count = 1 + (last[1] if last is not None else 0)
+        self._last[cause] = (now, 0)
+        get_logger().warning(
+            self.event, cause=cause, count=count, interval_s=self.interval, **fields
+        )
+        return True

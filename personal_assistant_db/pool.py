@@ -26,7 +26,7 @@ from sqlalchemy.engine import URL, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry, PoolProxiedConnection
 
-from .bounds import install_bounds
+from .timeout_guards import install_bounds
 
 if TYPE_CHECKING:
     from .settings import Settings

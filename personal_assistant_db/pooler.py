@@ -25,8 +25,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from .errors import PoolerMismatch
+from .failures import sqlstate_of
 from .logs import get_logger
-from .retry import sqlstate_of
 
 __all__ = [
     "attach",

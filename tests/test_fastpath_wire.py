@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
 from personal_assistant_db import Database
-from personal_assistant_db.retry import is_disconnect
+from personal_assistant_db.failures import is_disconnect
 from personal_assistant_db.testing import ThrowawayServer
 
 SELECT = sa.text("SELECT :n + 1")

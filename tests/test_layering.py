@@ -1,7 +1,7 @@
 """The package's layering, read from its source: which module may import which.
 
-- the core (settings, environment, profiles, urls, redaction, pool, database, errors, retry,
-  lifespan, logs, _sql) imports no subsystem at runtime; ``Database.health_app`` is the one
+- the core (settings/, urls, redaction, pool, database, errors, failures, lifespan, logs, _sql,
+  timeout_guards, http_errors) imports no subsystem at runtime; ``Database.health_app`` is the one
   documented convenience edge;
 - ``health`` reaches into ``migrate`` only through ``migrate.history`` (no yoyo, no psycopg);
 - nothing imports ``cli``; only the migration manifest tool may import ``testing``;
@@ -23,9 +23,8 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "personal_assistant_db"
 CORE = {
-    *("settings", "urls", "pool", "database", "errors", "retry", "lifespan", "logs", "_sql"),
-    *("environment", "profiles", "redaction"),
-    *("bounds", "unavailable"),
+    *("settings", "urls", "pool", "database", "errors", "failures", "lifespan", "logs", "_sql"),
+    *("redaction", "timeout_guards", "http_errors"),
     "replicas",
 }
 SUBSYSTEMS = {"health", "telemetry", "migrate", "doctor", "cli", "testing"}

@@ -9,7 +9,7 @@ from pathlib import Path
 from migrate_helpers import query, tables
 
 from personal_assistant_db.migrate import apply, assess
-from personal_assistant_db.migrate.impact import _measure
+from personal_assistant_db.migrate._assess import _measure
 from personal_assistant_db.migrate.source import shipped
 from personal_assistant_db.migrate.target import target_of
 

@@ -6,8 +6,8 @@ import dataclasses
 import tomllib
 from pathlib import Path
 
+from personal_assistant_db.migrate._lint import EXCLUDED_RULES, lint
 from personal_assistant_db.migrate.source import shipped
-from personal_assistant_db.migrate.squawk import EXCLUDED_RULES, lint
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -9,8 +9,8 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-from personal_assistant_db import ConfigurationError, Settings, environment
-from personal_assistant_db.settings import PROFILES, closest_variable
+from personal_assistant_db import ConfigurationError, Settings
+from personal_assistant_db.settings import PROFILES, closest_variable, parsers
 
 CANARY = "Canary-Pa55word-7xq"
 URL = f"postgresql://app:{CANARY}@db.example:5432/app"
@@ -146,7 +146,7 @@ def test_connect_args_carry_timeouts_and_application_name() -> None:
 def test_an_unknown_db_variable_is_reported_once_with_the_closest_name(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(environment, "_warned_unknown", set())  # as in a fresh process
+    monkeypatch.setattr(parsers, "_warned_unknown", set())  # as in a fresh process
     env = {"DATABASE_URL": URL, "DB_POOLSIZE": "20", "DB_ZZZ_UNRELATED_THING": "1"}
     with capture_logs() as first:
         settings = Settings.from_env(env)

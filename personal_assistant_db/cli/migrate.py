@@ -19,7 +19,7 @@ import psycopg
 
 from ..errors import ConfigurationError, MigrationError
 from ..migrate import apply, assess, lint, rollback, status, unlock, verify
-from ..migrate.impact import as_rows
+from ..migrate._assess import as_rows
 from ..migrate.runner import describe
 from ..migrate.target import Target, refuse_transaction_pooler, target_of
 from ..settings import Settings

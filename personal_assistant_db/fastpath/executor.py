@@ -27,7 +27,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ..retry import is_transient
+from ..failures import is_transient
 from . import fallback
 from .compiled import Compiled, StatementCache, rowcount_of
 from .fallback import Mode

@@ -19,7 +19,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.util import greenlet_spawn
 
-from ..retry import is_disconnect
+from ..failures import is_disconnect
 
 __all__ = ["Lease"]
 

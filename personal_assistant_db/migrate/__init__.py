@@ -8,8 +8,10 @@ yoyo or psycopg. The modules:
 - ``source``: the shipped migrations and their MANIFEST (a leaf);
 - ``target``: where migrations go (psycopg URL, schema, timeouts), scratch databases;
 - ``runner``: one yoyo backend under its lock; ``ops``: status, apply, rollback, unlock;
-- ``drift`` (verify), ``impact`` (assess), ``squawk`` (lint): the checks, in modules named for
-  what they examine so that no submodule shadows the function of the same name;
+- ``_verify``, ``_assess``, ``_lint``: the checks behind ``pa-db migrate verify|assess|lint``.
+  The public names are the functions ``verify``, ``assess`` and ``lint`` of this package; their
+  modules carry a leading underscore so that importing one never rebinds the package attribute
+  of the same name (a submodule import sets it) to a module;
 - ``snapshot``: catalog snapshots;
 - ``manifest``: the maintenance tool that regenerates MANIFEST and SNAPSHOTS.json.
 """
@@ -20,11 +22,11 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .drift import verify
+    from ._assess import assess
+    from ._lint import lint
+    from ._verify import verify
     from .history import MigrationStatus, migration_status
-    from .impact import assess
     from .ops import StatusReport, apply, rollback, status, unlock
-    from .squawk import lint
 
 __all__ = [
     "MigrationStatus",
@@ -47,9 +49,9 @@ _HOMES = {
     "rollback": "ops",
     "status": "ops",
     "unlock": "ops",
-    "assess": "impact",
-    "lint": "squawk",
-    "verify": "drift",
+    "assess": "_assess",
+    "lint": "_lint",
+    "verify": "_verify",
 }
 
 

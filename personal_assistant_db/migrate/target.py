@@ -21,7 +21,7 @@ from psycopg import sql
 from sqlalchemy.engine import URL
 
 from ..errors import MigrationError
-from ..retry import connect_hint
+from ..failures import connect_hint
 from ..settings import Settings
 from ..urls import UrlError, parse_database_url, render_url, to_sync
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..retry import is_transient
+from ..failures import is_transient
 
 if TYPE_CHECKING:
     from .node import Node

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .environment import ReadYourWrites
+from .parsers import ReadYourWrites
 
 __all__ = ["COMMAND_TIMEOUT_MARGIN", "PROFILES", "derived_defaults"]
 

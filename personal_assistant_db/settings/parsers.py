@@ -1,6 +1,6 @@
 """Reading DB_* values: one parser per kind of value, unknown names, and scrubbed problems.
 
-``settings.py`` declares the settings; this module holds what turns environment text into values
+``model.py`` declares the settings; this module holds what turns environment text into values
 and keeps a problem's text free of anything that could be the password.
 """
 
@@ -13,9 +13,9 @@ from urllib.parse import unquote
 
 from sqlalchemy.engine import URL
 
-from .errors import SettingProblem
-from .logs import get_logger
-from .urls import UrlError, looks_secret, parse_database_url
+from ..errors import SettingProblem
+from ..logs import get_logger
+from ..urls import UrlError, looks_secret, parse_database_url
 
 __all__ = [
     "EXAMPLE_URL",

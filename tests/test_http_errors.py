@@ -26,7 +26,7 @@ from structlog.testing import capture_logs
 
 from bench.fault_load import read_response
 from personal_assistant_db import Database
-from personal_assistant_db.retry import (
+from personal_assistant_db.failures import (
     TRANSIENT_SQLSTATES,
     is_disconnect,
     is_transient,

@@ -4,24 +4,23 @@
 and FastAPI's ``exception_handlers=``. Starlette's ExceptionMiddleware calls a handler inside the
 route stack and *sends its response*: no re-raise, so uvicorn keeps the keep-alive connection
 open and logs no traceback. A handler keyed by exception class costs nothing on the happy path
-(a middleware would wrap every request). For each caught exception, ``retry.unavailable_cause``
+(a middleware would wrap every request). For each caught exception, ``failures.unavailable_cause``
 decides:
 
 - a transient cause (pool checkout timeout, database refusing/unreachable/restarting, command or
   statement timeout) -> ``503`` + ``Retry-After`` + ``application/problem+json`` (RFC 9457),
-  and one rate-limited log line per cause per ``DB_ERROR_LOG_INTERVAL`` with a count;
+  and one rate-limited log line per cause per ``DB_ERROR_LOG_INTERVAL`` with a count
+  (``logs.CauseLog``);
 - anything else is re-raised: it stays a ``500`` with its traceback (it may be a bug).
 """
 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .logs import get_logger
-from .retry import Unavailable, describe, unavailable_cause
+from .failures import Unavailable, describe, unavailable_cause
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -29,11 +28,10 @@ if TYPE_CHECKING:
 
     from .database import Database
 
-__all__ = ["PROBLEM_JSON", "CauseLog", "Handler", "exception_handlers", "problem_body"]
+__all__ = ["PROBLEM_JSON", "Handler", "exception_handlers", "problem_body"]
 
 PROBLEM_JSON = "application/problem+json"
 Handler = Callable[["Request", Exception], Coroutine[Any, Any, "Response"]]
-log = get_logger()
 
 _DETAIL: Mapping[Unavailable, str] = {
     "pool_timeout": "every database connection is busy; retry shortly",
@@ -41,36 +39,6 @@ _DETAIL: Mapping[Unavailable, str] = {
     "unavailable": "the database is unavailable; retry shortly",
     "timeout": "the database did not answer in time; retry shortly",
 }
-
-
-class CauseLog:
-    """At most one log line per cause per ``interval`` seconds, carrying how many occurred.
-
-    ``count`` on a line is the number of occurrences since the previous line for that cause
-    (this one included). ``interval=0`` logs every occurrence.
-    """
-
-    def __init__(self, interval: float, event: str = "db.unavailable") -> None:
-        self.interval = interval
-        self.event = event
-        self.total: dict[str, int] = {}
-        self._last: dict[str, tuple[float, int]] = {}  # cause -> (logged at, suppressed since)
-
-    def __repr__(self) -> str:
-        return f"<CauseLog every {self.interval:g}s totals={self.total}>"
-
-    def record(self, cause: str, **fields: Any) -> bool:
-        """Count one occurrence; True when it was logged."""
-        self.total[cause] = self.total.get(cause, 0) + 1
-        now = time.monotonic()
-        last = self._last.get(cause)
-        if last is not None and now - last[0] < self.interval:
-            self._last[cause] = (last[0], last[1] + 1)
-            return False
-        count = 1 + (last[1] if last is not None else 0)
-        self._last[cause] = (now, 0)
-        log.warning(self.event, cause=cause, count=count, interval_s=self.interval, **fields)
-        return True
 
 
 def problem_body(cause: Unavailable) -> bytes:

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from test_health_frozen import app_backends, frozen
 
 from personal_assistant_db import Database
-from personal_assistant_db.retry import unavailable_cause
+from personal_assistant_db.failures import unavailable_cause
 from personal_assistant_db.testing import started_database
 
 

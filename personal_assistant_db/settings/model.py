@@ -1,4 +1,4 @@
-"""Settings: read once from ``DATABASE_URL`` and ``DB_*``, validated up front, secrets hidden.
+"""The Settings dataclass: read once from ``DATABASE_URL`` and ``DB_*``, validated up front.
 
 ``Settings.from_env()`` collects *every* bad variable into one ConfigurationError. A profile
 (``DB_ENV`` = development | test | production) supplies defaults; an explicit variable always wins.
@@ -14,7 +14,10 @@ from typing import Any, Literal
 
 from sqlalchemy.engine import URL
 
-from .environment import (
+from ..errors import ConfigurationError, SettingProblem
+from ..pooler import transaction_pooling_args
+from ..urls import looks_secret, render_url, to_sync
+from .parsers import (
     EXAMPLE_URL,
     URL_EXPECTED,
     ReadYourWrites,
@@ -31,12 +34,9 @@ from .environment import (
     warn_unknown,
     whole,
 )
-from .errors import ConfigurationError, SettingProblem
-from .pooler import transaction_pooling_args
 from .profiles import PROFILES, derived_defaults
-from .urls import looks_secret, render_url, to_sync
 
-__all__ = ["MAX_HISTORY_SNAPSHOTS", "PROFILES", "Settings"]
+__all__ = ["MAX_HISTORY_SNAPSHOTS", "Settings", "closest_variable", "known_variables"]
 
 #: The history ring's hard cap (health/history.py states the memory this bounds).
 MAX_HISTORY_SNAPSHOTS = 2880
