@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 import weakref
 from collections.abc import Mapping, MutableMapping, Sequence
+from functools import partial
 from typing import Any
 
 from sqlalchemy.engine import Dialect
@@ -168,7 +169,7 @@ class StatementCache:
             return hit[3], hit[4]
         entry, extracted = self._lookup(statement, keys, many)
         try:
-            ref = weakref.ref(statement, lambda _, ident=ident: self._forget(ident))
+            ref = weakref.ref(statement, partial(self._forget, ident))
         except TypeError:  # not weakly referenceable: found by key each time
             return entry, extracted
         if len(self._by_id) >= _IDENTITY_LIMIT:
@@ -176,7 +177,7 @@ class StatementCache:
         self._by_id[ident] = (ref, keys, many, entry, extracted)
         return entry, extracted
 
-    def _forget(self, ident: int) -> None:
+    def _forget(self, ident: int, _: object = None) -> None:
         found = self._by_id.get(ident)
         if found is not None and found[0]() is None:
             del self._by_id[ident]

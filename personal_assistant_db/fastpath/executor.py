@@ -12,6 +12,10 @@ trip, in autocommit, with no BEGIN, no ping inside the bypass window and no ROLL
 - A read outside a transaction that fails with a disconnect is retried on a fresh connection
   with backoff within ``DB_READ_RETRY_BUDGET_MS``; writes are never retried.
 - What the fast path cannot run exactly goes to the SQLAlchemy path, counted in ``fallbacks``.
+
+An executor is handed its engine (``attach`` on start, ``detach`` on stop), the settings and
+its node's pool meter; it never holds the ``Database`` (the statement path runs one way:
+api -> executor -> compiled / lease).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ..errors import DatabaseNotStarted, WrongEventLoop
 from ..failures import is_transient
 from . import fallback
 from .compiled import Compiled, StatementCache, rowcount_of
@@ -34,9 +39,10 @@ from .fallback import Mode
 from .lease import Lease
 
 if TYPE_CHECKING:
-    from ..database import Database
-    from ..replicas.node import Node
+    from ..pool import PoolMeter
+    from ..settings import Settings
     from ..telemetry.tracing import QueryObserver
+    from .transaction import Transaction
 
 __all__ = ["FastPath"]
 
@@ -46,11 +52,14 @@ Params = Mapping[str, Any] | None
 class FastPath:
     """The statement API behind ``Database.fetch_*``, ``execute*``, ``transaction``."""
 
-    def __init__(self, db: Database, node: Node | None = None) -> None:
-        """``node``: a read replica's node (its engine, pool meter; no same-node read retry:
-        the replica router retries once on another node instead). Default: the primary."""
-        self._db = db
-        self._node = node
+    def __init__(self, settings: Settings, meter: PoolMeter, *, retry_reads: bool = True) -> None:
+        """``retry_reads``: a read that loses its connection is retried on this node within
+        ``DB_READ_RETRY_BUDGET_MS`` (the primary). A replica's executor does not retry: the
+        statement API retries once on another node instead (``fastpath/reads.py``)."""
+        self.meter = meter
+        self._budget = settings.read_retry_budget_ms / 1000 if retry_reads else 0.0
+        self._async_engine: AsyncEngine | None = None
+        self._engine: Engine | None = None
         self._cache: StatementCache | None = None
         #: Called after a write outside a transaction and after an outermost commit (the
         #: replica set records a read-your-writes mark); None: nothing to record.
@@ -59,17 +68,52 @@ class FastPath:
         self.observer: QueryObserver | None = None
         #: Statements that went to the SQLAlchemy path, by reason.
         self.fallbacks: Counter[str] = Counter()
+        #: The primary's executor only: the force-rollback pin (pin.py) while one is active.
+        self.pin: Transaction | None = None
+        #: ``db.connect()`` inside a ``db.transaction()`` block was logged (once).
+        self.connect_warned = False
+        #: The event loop the engine was attached in (a transaction refuses another loop).
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     def __repr__(self) -> str:
         return f"<FastPath fallbacks={sum(self.fallbacks.values())}>"
 
+    def attach(self, engine: AsyncEngine) -> None:
+        """Run on ``engine`` from now on (its owner calls this when it creates the engine)."""
+        self._async_engine, self._engine = engine, engine.sync_engine
+        try:
+            self.loop = asyncio.get_running_loop()
+        except RuntimeError:  # attached outside a loop: nothing to compare with
+            self.loop = None
+
+    def detach(self) -> None:
+        """The engine is gone (stop): calls raise DatabaseNotStarted until the next attach."""
+        self._async_engine = self._engine = None
+        self.loop = None
+
     @property
     def async_engine(self) -> AsyncEngine:
-        return self._db.engine if self._node is None else self._node.started_engine()
+        engine = self._async_engine
+        if engine is None:
+            raise DatabaseNotStarted("Database.start() has not run (is the lifespan installed?)")
+        return engine
+
+    def check_loop(self) -> None:
+        """Raise WrongEventLoop when called from a loop other than the one that started the
+        engine (its pooled connections belong to that loop)."""
+        loop = self.loop
+        if loop is not None and loop is not asyncio.get_running_loop():
+            raise WrongEventLoop(
+                "the Database was started on another event loop: its pooled connections belong "
+                "to that loop; start one Database per event loop (pytest: one loop per session)"
+            )
 
     @property
     def engine(self) -> Engine:
-        return self.async_engine.sync_engine
+        engine = self._engine
+        if engine is None:
+            raise DatabaseNotStarted("Database.start() has not run (is the lifespan installed?)")
+        return engine
 
     def compiled(
         self, statement: Any, keys: tuple[str, ...], many: bool = False
@@ -90,9 +134,7 @@ class FastPath:
             sql, args = entry.bind(params, extracted)
         except Exception as exc:
             raise fallback.statement_error(engine, exc, entry.sql, params) from exc
-        budget = self._db.settings.read_retry_budget_ms / 1000 if mode != "exec" else 0.0
-        if self._node is not None:
-            budget = 0.0
+        budget = self._budget if mode != "exec" else 0.0
         deadline = 0.0
         attempt = 0
         while True:
@@ -125,7 +167,7 @@ class FastPath:
         left = deadline - time.monotonic()
         if left <= 0:
             raise exc
-        (self._db.meter if self._node is None else self._node.meter).read_retries += 1
+        self.meter.read_retries += 1
         cap = min(0.4, 0.02 * 2**attempt)
         await asyncio.sleep(min(left, random.uniform(cap / 2, cap)))  # noqa: S311 - jitter
         return attempt + 1

@@ -35,7 +35,8 @@ _plain_binds: dict[str, dict[str, Any]] = {}
 def options_of(statement: Any) -> Mapping[str, Any]:
     """The statement's execution options, without resolving a lambda statement."""
     if isinstance(statement, StatementLambdaElement):
-        options: Mapping[str, Any] = statement._rec.expected_expr._execution_options
+        analysed: Any = statement._rec.expected_expr
+        options: Mapping[str, Any] = analysed._execution_options
         return options
     found: Mapping[str, Any] = statement._execution_options
     return found
