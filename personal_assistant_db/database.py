@@ -37,6 +37,7 @@ from .pool import PoolMeter, PoolStats, create_measured_engine
 from .pooler import attach, detect_mismatch
 from .replicas.node import Node
 from .replicas.replica_set import ReplicaSet
+from .sessions import SessionMethods
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ Hook = Callable[["Database"], Awaitable[None] | None]
 log = get_logger()
 
 
-class Database(StatementMethods):
+class Database(StatementMethods, SessionMethods):
     """Owns the AsyncEngine. Create it once per process; hand it to everything that needs it.
 
     The statement API (``fetch_all``, ``fetch_one``, ``fetch_val``, ``execute``,
