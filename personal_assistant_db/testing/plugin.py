@@ -91,16 +91,18 @@ async def _rolled_back(pa_db_database: Database) -> AsyncIterator[Database]:
         yield db
 
 
-try:
-    import pytest_asyncio
-except ImportError:  # pragma: no cover - the plugin is inert without pytest-asyncio
+def _without_pytest_asyncio() -> None:
+    pytest.fail(
+        f"{MARKER} needs pytest-asyncio: pip install pytest-asyncio ({_HELP})", pytrace=False
+    )
 
-    @pytest.fixture
-    def pa_db_rollback() -> None:
-        """Needs pytest-asyncio."""
-        pytest.fail(
-            f"{MARKER} needs pytest-asyncio: pip install pytest-asyncio ({_HELP})", pytrace=False
-        )
 
-else:
-    pa_db_rollback = pytest_asyncio.fixture(_rolled_back, name=MARKER)
+def _fixture() -> Any:
+    try:
+        import pytest_asyncio
+    except ImportError:  # pragma: no cover - the plugin is inert without pytest-asyncio
+        return pytest.fixture(_without_pytest_asyncio, name=MARKER)
+    return pytest_asyncio.fixture(_rolled_back, name=MARKER)
+
+
+pa_db_rollback = _fixture()
