@@ -298,6 +298,10 @@ async def run_paths(args: argparse.Namespace, url: str, endpoint: str) -> None:
     print()
     print("Sampled-out span path (hook start+end per query, thread CPU, best of 15 x 50k):")
     print(table(["case", "us/query", "vs no tracer"], cost))
+    print()
+    print("Statement forms: client CPU per call to build the statement and find its compiled")
+    print("entry (SQL + arguments ready), thread CPU, best of 15 interleaved rounds x 3k:")
+    print(table(["form", "build us", "build+lookup us", "vs built once"], form_costs()))
 
 
 def report(
@@ -379,6 +383,54 @@ def report(
             targets,
         )
     )
+
+
+def form_costs(loops: int = 3_000) -> list[list[str]]:
+    """us per call that each form spends before the round trip (no database needed)."""
+    from sqlalchemy.dialects.postgresql.asyncpg import dialect
+
+    from personal_assistant_db.fastpath.compiled import StatementCache
+
+    cache = StatementCache(dialect())
+    text_sql = "SELECT payload FROM bench_items WHERE id = :id"
+
+    def once(i: int) -> Any:
+        return PK, {"id": i}
+
+    def lam(i: int) -> Any:
+        return sa.lambda_stmt(lambda: sa.select(ITEMS.c.payload).where(ITEMS.c.id == i)), None
+
+    def select(i: int) -> Any:
+        return sa.select(ITEMS.c.payload).where(ITEMS.c.id == i), None
+
+    def text(i: int) -> Any:
+        return sa.text(text_sql), {"id": i}
+
+    def string(i: int) -> Any:
+        return text_sql, {"id": i}
+
+    forms = {"built once": once, "lambda_stmt": lam, "select()": select, "text()": text}
+    forms["str"] = string
+    build = dict.fromkeys(forms, float("inf"))
+    total = dict.fromkeys(forms, float("inf"))
+    for _ in range(15):
+        for name, make in forms.items():
+            began = time.thread_time()
+            for i in range(loops):
+                make(i)
+            build[name] = min(build[name], (time.thread_time() - began) / loops)
+            began = time.thread_time()
+            for i in range(loops):
+                statement, params = make(i)
+                entry, extracted = cache.get(statement, tuple(sorted(params or ())))
+                assert not isinstance(entry, str), entry
+                entry.bind(params, extracted)
+            total[name] = min(total[name], (time.thread_time() - began) / loops)
+    base = total["built once"]
+    return [
+        [n, f"{build[n] * 1e6:.1f}", f"{total[n] * 1e6:.1f}", f"{(total[n] - base) * 1e6:+.1f}"]
+        for n in forms
+    ]
 
 
 def forms_report(results: dict[tuple[str, int], dict[str, list[Result]]]) -> str:

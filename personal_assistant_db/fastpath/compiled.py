@@ -27,8 +27,9 @@ from sqlalchemy.engine.cursor import CursorResultMetaData
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
+from sqlalchemy.sql.lambdas import StatementLambdaElement
 
-from .keys import TextCache, options_of, text_key
+from .keys import TextCache, lambda_key, options_of, text_key
 
 __all__ = ["Compiled", "Row", "StatementCache", "rowcount_of"]
 
@@ -163,6 +164,8 @@ class StatementCache:
         """
         if isinstance(statement, str):
             statement = self._texts.get(statement)
+        elif type(statement) is StatementLambdaElement:  # built per call by design
+            return self._lookup(statement, keys, many)
         ident = id(statement)
         hit = self._by_id.get(ident)
         if hit is not None and hit[0]() is statement and hit[1] == keys and hit[2] == many:
@@ -192,6 +195,9 @@ class StatementCache:
         plain = text_key(statement)
         if plain is not None:
             return self._entry(statement, None, (plain, keys, many), keys, many), None
+        found = lambda_key(statement)
+        if found is not None:
+            return self._lambda(statement, (found[0], keys, many), keys, many), found[1] or None
         cache_key = statement._generate_cache_key()
         if cache_key is None:
             return "uncacheable statement", None
@@ -199,6 +205,25 @@ class StatementCache:
             return "schema_translate_map", None
         entry = self._entry(statement, cache_key, (cache_key.key, keys, many), keys, many)
         return entry, (cache_key[1] or None) if isinstance(entry, Compiled) else None
+
+    def _lambda(
+        self, statement: Any, key: Any, keys: tuple[str, ...], many: bool
+    ) -> Compiled | str:
+        """A single lambda's entry by ``keys.lambda_key`` (options and the cache key itself are
+        read from SQLAlchemy only when the structure is new)."""
+        entry = self._by_key.get(key)
+        if entry is None:
+            cache_key = statement._generate_cache_key()
+            if cache_key is None:
+                entry = "uncacheable statement"
+            elif options_of(statement).get("schema_translate_map"):
+                entry = "schema_translate_map"
+            else:
+                entry = self._compile(statement, cache_key, keys, many)
+            if len(self._by_key) >= _CACHE_LIMIT:
+                self._by_key.clear()
+            self._by_key[key] = entry
+        return entry
 
     def _entry(
         self, statement: Any, cache_key: Any, key: Any, keys: tuple[str, ...], many: bool
