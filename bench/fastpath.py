@@ -287,6 +287,10 @@ async def run_paths(args: argparse.Namespace, url: str, endpoint: str) -> None:
         profiler.dump_stats(args.profile)
         pstats.Stats(profiler).sort_stats("tottime").print_stats(20)
     results = await measure(paths, args)
+    mode(None)()
+    forms_cpu = await sequential_cpu(
+        {"asyncpg": asyncpg_raw, "fast": fast, **{name: paths[name][0] for name in FORMS}}
+    )
     print("checkouts:", prod.pool_stats().checkouts, "fast-path fallbacks:", db.fast_path.fallbacks)
     cost = sampled_out_cost(traced)
     await db.stop()
@@ -302,6 +306,10 @@ async def run_paths(args: argparse.Namespace, url: str, endpoint: str) -> None:
     print("Statement forms: client CPU per call to build the statement and find its compiled")
     print("entry (SQL + arguments ready), thread CPU, best of 15 interleaved rounds x 3k:")
     print(table(["form", "build us", "build+lookup us", "vs built once"], form_costs()))
+    print()
+    print("Statement forms, whole PK lookups: process CPU per query, one task, best of 7")
+    print("interleaved rounds of 1,500 (the figure a busy machine disturbs least):")
+    print(table(["path", "cpu us/q", "vs asyncpg", "vs built once"], forms_cpu))
 
 
 def report(
@@ -383,6 +391,29 @@ def report(
             targets,
         )
     )
+
+
+async def sequential_cpu(
+    runners: dict[str, Runner], rounds: int = 7, n: int = 1_500
+) -> list[list[str]]:
+    """Process CPU per PK lookup, one task, best of ``rounds`` interleaved rounds."""
+    best = dict.fromkeys(runners, float("inf"))
+    for _ in range(rounds):
+        for name in random.sample(list(runners), len(runners)):
+            run = runners[name]
+            began = time.process_time()
+            for _ in range(n):
+                await run("pk")
+            best[name] = min(best[name], (time.process_time() - began) / n)
+    return [
+        [
+            "fast/built-once" if name == "fast" else name,
+            f"{cpu * 1e6:.0f}",
+            f"{best['asyncpg'] / cpu:.2f}",
+            f"{best['fast'] / cpu:.2f}",
+        ]
+        for name, cpu in best.items()
+    ]
 
 
 def form_costs(loops: int = 3_000) -> list[list[str]]:
