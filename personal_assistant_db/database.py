@@ -238,8 +238,10 @@ class Database(StatementMethods, SessionMethods):
     async def _dispose(self) -> None:
         engine, self._engine, self._ready = self._engine, None, False
         self.primary.engine = None
+        await self.fast_path.drain()  # cancelled statements settle before the pool goes
         self.fast_path.detach()
         if self.replica_reads is not None:
+            await self.replica_reads.drain()
             self.replica_reads.detach()
         await self.replicas.stop()
         if engine is not None:

@@ -108,3 +108,18 @@ async def test_the_pin_cannot_be_nested_and_its_connection_goes_back(pdb: Databa
         await nested()
     assert pdb.pinned_connection is None
     assert pdb.pool_stats().used == 0
+
+
+async def test_an_orm_session_bound_to_the_pinned_connection_is_rolled_back_too(
+    pdb: Database,
+) -> None:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    async with pdb.force_rollback():
+        pinned = pdb.pinned_connection
+        assert pinned is not None
+        async with AsyncSession(bind=pinned) as session:
+            await session.execute(_add(1))
+            await session.commit()  # a savepoint of the pin ("conservative_savepoint")
+        assert await pdb.fetch_val(COUNT) == 1  # the statement API sees the session's row
+    assert await pdb.fetch_val(COUNT) == 0

@@ -380,3 +380,31 @@ def test_the_fast_path_never_imports_the_database_and_replicas_never_import_the_
         or (_top(e.source) == "replicas" and _top(e.target) == "fastpath")
     ]
     assert back == []
+
+
+async def test_fetch_one_with_telemetry_adds_only_the_observers(database_url: str) -> None:
+    """Metrics and tracing on: the executor and the pool call telemetry's hooks, which call
+    nothing back (two more modules, still one way)."""
+    import sqlalchemy as sa
+
+    from personal_assistant_db import Telemetry
+
+    db = Database.from_env({"DATABASE_URL": database_url, "DB_ENV": "test"})
+    telemetry = Telemetry(db, tracing=True)
+    db.add_hooks(on_start=lambda _: telemetry.instrument())
+    await db.start()
+    try:
+        statement = sa.select(sa.literal(1).label("one"))
+        assert (await db.fetch_one(statement)) == (1,)
+        entered, edges = await _walk(lambda: db.fetch_one(statement))
+    finally:
+        await db.stop()
+        telemetry.close()
+    assert {m for m in entered if _top(m) == "telemetry"} <= {
+        "telemetry.metrics",
+        "telemetry.tracing",
+    }
+    assert len(entered) <= WALK_LIMIT + 2, entered
+    assert _cycle(edges) is None, (_cycle(edges), sorted(edges))
+    assert _cycle(_packages(edges)) is None, sorted(_packages(edges))
+    assert not [e for e in edges if _top(e[0]) == "telemetry" and _top(e[1]) != "telemetry"]

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..errors import AnalysisError
 from ..pool import PoolStats
+from .disconnects import disconnect_check_finding
 from .findings import Finding, Report, Severity
 from .fks import fk_covering, fk_findings, read_foreign_keys
 from .indexes import (
@@ -203,6 +204,8 @@ async def analyze(
                 s.findings += statement_findings(got[0], got[1], st)
         if db is not None:
             s.findings += memory_findings(settings, machine_memory, db)
+        if (vanished := disconnect_check_finding(settings, version)) is not None:
+            s.findings.append(vanished)
         cp = await s.run("checkpoint statistics", lambda: read_checkpoints(conn, version))
         if cp is not None:
             s.findings += checkpoint_findings(cp, settings["max_wal_size"])

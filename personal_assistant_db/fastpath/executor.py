@@ -7,7 +7,12 @@ trip, in autocommit, with no BEGIN, no ping inside the bypass window and no ROLL
 
 - Errors are SQLAlchemy's own (``IntegrityError``... wrapping the asyncpg error), built the way
   ``Connection`` builds them; a disconnect invalidates the pool as SQLAlchemy does.
-- A cancelled or failed call never returns a connection in an unknown state: it is terminated
+- A cancelled call (task cancelled, ``asyncio.timeout``) stops its statement on the server:
+  asyncpg sends a cancel request, and ``Lease.settle`` waits (in a task of its own, the pool
+  slot still taken) until the server has ended it, then returns the connection clean, or
+  closes it if the server does not answer in time. Terminating the socket alone would leave
+  the statement running on a backend the pool no longer counts.
+- A failed call never returns a connection in an unknown state: it is terminated
   (synchronously, no await under cancellation) and the pool opens a new one when needed.
 - A read outside a transaction that fails with a disconnect is retried on a fresh connection
   with backoff within ``DB_READ_RETRY_BUDGET_MS``; writes are never retried.
@@ -74,6 +79,7 @@ class FastPath:
         self.connect_warned = False
         #: The event loop the engine was attached in (a transaction refuses another loop).
         self.loop: asyncio.AbstractEventLoop | None = None
+        self._settling: set[asyncio.Future[None]] = set()
 
     def __repr__(self) -> str:
         return f"<FastPath fallbacks={sum(self.fallbacks.values())}>"
@@ -146,7 +152,7 @@ class FastPath:
                 deadline = deadline or time.monotonic() + budget
                 attempt = await self._backoff(exc, attempt, deadline)
                 continue
-            discard = True
+            discard: bool | None = True
             try:
                 result = await self.execute_on(lease, entry, sql, args, mode)
                 discard = False
@@ -156,10 +162,29 @@ class FastPath:
                 if not budget or not exc.connection_invalidated:
                     raise
                 failure: Exception = exc
+            except asyncio.CancelledError:
+                discard = None  # the statement may still run: settle() stops it first
+                self._settle(lease)
+                raise
             finally:
-                await lease.release(discard)
+                if discard is not None:
+                    await lease.release(discard)
             deadline = deadline or time.monotonic() + budget
             attempt = await self._backoff(failure, attempt, deadline)
+
+    def _settle(self, lease: Lease) -> None:
+        """A caller was cancelled mid-statement: stop the statement on the server before the
+        connection goes back (``Lease.settle``, in a task of its own; the slot stays taken
+        meanwhile, so the pool never opens a backend beside one still running)."""
+        task = asyncio.ensure_future(lease.settle())
+        self._settling.add(task)
+        task.add_done_callback(self._settling.discard)
+
+    async def drain(self) -> None:
+        """Wait for the connections of cancelled statements to settle (stop calls this before
+        the engine is disposed; each settles within ``SETTLE_TIMEOUT``)."""
+        if self._settling:
+            await asyncio.wait(set(self._settling))
 
     async def _backoff(self, exc: Exception, attempt: int, deadline: float) -> int:
         """Sleep before the next try (full jitter, 20 ms doubling to 400 ms); re-raise ``exc``

@@ -52,6 +52,10 @@ class ReplicaReads:
         for fast in self.executors.values():
             fast.detach()
 
+    async def drain(self) -> None:
+        for fast in self.executors.values():
+            await fast.drain()
+
     def executor(self, node: Node | None) -> FastPath:
         return self.primary if node is None else self.executors[node]
 
