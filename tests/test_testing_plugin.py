@@ -113,6 +113,21 @@ async def test_connect_and_an_orm_session_share_the_transaction():
     assert await db.fetch_val(COUNT) == 2
 
 
+@pytest.mark.pa_db_rollback
+async def test_connect_and_a_session_inside_a_transaction_block():
+    async with db.transaction():
+        await db.execute(sa.insert(NOTES).values(id=8, body="block"))
+        async with db.connect() as conn:
+            assert (await conn.execute(COUNT)).scalar() == 1  # sees the block's row
+            await conn.execute(sa.insert(NOTES).values(id=9, body="conn in block"))
+            await conn.commit()
+        async with db.session() as session:
+            session.add(Note(id=10, body="orm in block"))
+            await session.commit()
+        assert await db.fetch_val(COUNT) == 3
+    assert await db.fetch_val(COUNT) == 3
+
+
 async def test_the_fixture_form(pa_db_rollback):
     assert pa_db_rollback is db
     await db.execute(sa.insert(NOTES).values(id=6, body="fixture"))
@@ -176,7 +191,7 @@ async def test_each_marked_test_runs_in_a_transaction_that_is_rolled_back(
 ) -> None:
     pytester.makepyfile(test_notes=TESTS)
     result = pytester.runpytest_subprocess("--strict-markers", "-p", "no:randomly")
-    result.assert_outcomes(passed=8)
+    result.assert_outcomes(passed=9)
     assert await count_notes(suite) == 0  # seen from outside: nothing the suite wrote is left
 
 
