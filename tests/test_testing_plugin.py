@@ -195,6 +195,33 @@ async def test_each_marked_test_runs_in_a_transaction_that_is_rolled_back(
     assert await count_notes(suite) == 0  # seen from outside: nothing the suite wrote is left
 
 
+async def test_pytest_asyncio_strict_mode_works_too(pytester: pytest.Pytester, suite: str) -> None:
+    pytester.makeini(INI.replace("asyncio_mode = auto", "asyncio_mode = strict"))
+    pytester.makeconftest(
+        "import pytest_asyncio\n" + CONFTEST.replace("@pytest.fixture(", "@pytest_asyncio.fixture(")
+    )
+    pytester.makepyfile(
+        test_strict="""
+        import pytest
+        import sqlalchemy as sa
+        from app import COUNT, NOTES, db
+
+        pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.pa_db_rollback]
+
+        async def test_first():
+            await db.execute(sa.insert(NOTES).values(id=1, body="a"))
+            assert await db.fetch_val(COUNT) == 1
+
+        async def test_second():
+            await db.execute(sa.insert(NOTES).values(id=1, body="b"))
+            assert await db.fetch_val(COUNT) == 1
+        """
+    )
+    result = pytester.runpytest_subprocess("--strict-markers", "-p", "no:randomly")
+    result.assert_outcomes(passed=2)
+    assert await count_notes(suite) == 0
+
+
 async def test_without_the_override_the_error_names_the_fixture(
     pytester: pytest.Pytester, suite: str
 ) -> None:
