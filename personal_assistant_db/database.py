@@ -55,7 +55,8 @@ class Database(StatementMethods, SessionMethods):
     """Owns the AsyncEngine. Create it once per process; hand it to everything that needs it.
 
     The statement API (``fetch_all``, ``fetch_one``, ``fetch_val``, ``execute``,
-    ``execute_many``, ``transaction``, ``iterate``) comes from ``StatementMethods``.
+    ``execute_many``, ``transaction``, ``iterate``) comes from ``StatementMethods``; ORM
+    sessions (``session``, ``sessionmaker``) from ``SessionMethods`` (sessions.py).
     """
 
     def __init__(self, settings: Settings) -> None:
