@@ -15,7 +15,10 @@ $DATABASE_URL's server instead):
 - ``fast+traced``: every query sampled (ALWAYS_ON), spans through a BatchSpanProcessor and the
   OTLP/HTTP exporter to tests/otlp_receiver.py in its own process;
 - ``connect-prod``: ``db.connect()`` + ``execute().scalar()`` in the production profile (pre-ping
-  on, ``DB_POOL_PING_BYPASS_MS=500``), untraced.
+  on, ``DB_POOL_PING_BYPASS_MS=500``), untraced;
+- ``fast/lambda``, ``fast/select``, ``fast/text``: ``db.fetch_val`` on a statement built on every
+  call as ``sa.lambda_stmt``, ``select(...).where(col == value)`` and ``text()``; a table sets
+  them beside ``fast`` (the statement built once) and asyncpg.
 
 Paths run in shuffled order each round; medians of ``--repeat`` rounds. CPU per query is this
 process's CPU (the exporter thread included) over the queries served. A last section times the
@@ -94,6 +97,52 @@ def fast_runner(db: Database) -> Runner:
             await db.fetch_val(SELECT1)
 
     return run
+
+
+# -- the forms people write (issue 20 item 7): each builds its statement on every call ---------
+def lambda_runner(db: Database) -> Runner:
+    """``sa.lambda_stmt`` built per call (SQLAlchemy's own answer to per-call construction)."""
+
+    async def run(q: str) -> None:
+        if q == "pk":
+            key = random.randint(1, ROWS)
+            await db.fetch_val(
+                sa.lambda_stmt(lambda: sa.select(ITEMS.c.payload).where(ITEMS.c.id == key))
+            )
+        else:
+            await db.fetch_val(sa.lambda_stmt(lambda: sa.select(sa.literal_column("1"))))
+
+    return run
+
+
+def select_runner(db: Database) -> Runner:
+    """``select(...).where(...)`` built per call with the value inline: most SQLAlchemy code."""
+
+    async def run(q: str) -> None:
+        if q == "pk":
+            await db.fetch_val(
+                sa.select(ITEMS.c.payload).where(ITEMS.c.id == random.randint(1, ROWS))
+            )
+        else:
+            await db.fetch_val(sa.select(sa.literal_column("1")))
+
+    return run
+
+
+def text_runner(db: Database) -> Runner:
+    """``text()`` built per call, the value as a parameter."""
+
+    async def run(q: str) -> None:
+        if q == "pk":
+            statement = sa.text("SELECT payload FROM bench_items WHERE id = :id")
+            await db.fetch_val(statement, {"id": random.randint(1, ROWS)})
+        else:
+            await db.fetch_val(sa.text("SELECT 1"))
+
+    return run
+
+
+FORMS = {"fast/lambda": lambda_runner, "fast/select": select_runner, "fast/text": text_runner}
 
 
 async def measure(
@@ -236,6 +285,7 @@ async def run_paths(args: argparse.Namespace, url: str, endpoint: str) -> None:
         "fast+metrics": (fast, mode(metrics)),
         "fast+traced": (fast, mode(traced)),
         "connect-prod": (sqla_runner(prod.connect), mode(None)),
+        **{name: (runner(db), mode(None)) for name, runner in FORMS.items()},
     }
     if args.profile:
         mode(None)()
@@ -246,6 +296,10 @@ async def run_paths(args: argparse.Namespace, url: str, endpoint: str) -> None:
         profiler.dump_stats(args.profile)
         pstats.Stats(profiler).sort_stats("tottime").print_stats(20)
     results = await measure(paths, args)
+    mode(None)()
+    forms_cpu = await sequential_cpu(
+        {"asyncpg": asyncpg_raw, "fast": fast, **{name: paths[name][0] for name in FORMS}}
+    )
     print("checkouts:", prod.pool_stats().checkouts, "fast-path fallbacks:", db.fast_path.fallbacks)
     await issue_20_sections(args, db, raw, url)
     cost = sampled_out_cost(traced)
@@ -258,6 +312,14 @@ async def run_paths(args: argparse.Namespace, url: str, endpoint: str) -> None:
     print()
     print("Sampled-out span path (hook start+end per query, thread CPU, best of 15 x 50k):")
     print(table(["case", "us/query", "vs no tracer"], cost))
+    print()
+    print("Statement forms: client CPU per call to build the statement and find its compiled")
+    print("entry (SQL + arguments ready), thread CPU, best of 15 interleaved rounds x 3k:")
+    print(table(["form", "build us", "build+lookup us", "vs built once"], form_costs()))
+    print()
+    print("Statement forms, whole PK lookups: process CPU per query, one task, best of 7")
+    print("interleaved rounds of 1,500 (the figure a busy machine disturbs least):")
+    print(table(["path", "cpu us/q", "vs asyncpg", "vs built once"], forms_cpu))
 
 
 def report(
@@ -322,6 +384,8 @@ def report(
             ]
         )
     print()
+    print(forms_report(results))
+    print()
     print("Targets: throughput ratio (client CPU per query ratio, the steadier figure)")
     print(
         table(
@@ -337,6 +401,100 @@ def report(
             targets,
         )
     )
+
+
+async def sequential_cpu(
+    runners: dict[str, Runner], rounds: int = 7, n: int = 1_500
+) -> list[list[str]]:
+    """Process CPU per PK lookup, one task, best of ``rounds`` interleaved rounds."""
+    best = dict.fromkeys(runners, float("inf"))
+    for _ in range(rounds):
+        for name in random.sample(list(runners), len(runners)):
+            run = runners[name]
+            began = time.process_time()
+            for _ in range(n):
+                await run("pk")
+            best[name] = min(best[name], (time.process_time() - began) / n)
+    return [
+        [
+            "fast/built-once" if name == "fast" else name,
+            f"{cpu * 1e6:.0f}",
+            f"{best['asyncpg'] / cpu:.2f}",
+            f"{best['fast'] / cpu:.2f}",
+        ]
+        for name, cpu in best.items()
+    ]
+
+
+def form_costs(loops: int = 3_000) -> list[list[str]]:
+    """us per call that each form spends before the round trip (no database needed)."""
+    from sqlalchemy.dialects.postgresql.asyncpg import dialect
+
+    from personal_assistant_db.fastpath.compiled import StatementCache
+
+    cache = StatementCache(dialect())
+    text_sql = "SELECT payload FROM bench_items WHERE id = :id"
+
+    def once(i: int) -> Any:
+        return PK, {"id": i}
+
+    def lam(i: int) -> Any:
+        return sa.lambda_stmt(lambda: sa.select(ITEMS.c.payload).where(ITEMS.c.id == i)), None
+
+    def select(i: int) -> Any:
+        return sa.select(ITEMS.c.payload).where(ITEMS.c.id == i), None
+
+    def text(i: int) -> Any:
+        return sa.text(text_sql), {"id": i}
+
+    def string(i: int) -> Any:
+        return text_sql, {"id": i}
+
+    forms = {"built once": once, "lambda_stmt": lam, "select()": select, "text()": text}
+    forms["str"] = string
+    build = dict.fromkeys(forms, float("inf"))
+    total = dict.fromkeys(forms, float("inf"))
+    for _ in range(15):
+        for name, make in forms.items():
+            began = time.thread_time()
+            for i in range(loops):
+                make(i)
+            build[name] = min(build[name], (time.thread_time() - began) / loops)
+            began = time.thread_time()
+            for i in range(loops):
+                statement, params = make(i)
+                entry, extracted = cache.get(statement, tuple(sorted(params or ())))
+                assert not isinstance(entry, str), entry
+                entry.bind(params, extracted)
+            total[name] = min(total[name], (time.thread_time() - began) / loops)
+    base = total["built once"]
+    return [
+        [n, f"{build[n] * 1e6:.1f}", f"{total[n] * 1e6:.1f}", f"{(total[n] - base) * 1e6:+.1f}"]
+        for n in forms
+    ]
+
+
+def forms_report(results: dict[tuple[str, int], dict[str, list[Result]]]) -> str:
+    """Statements built per call against the same statement built once ('fast') and asyncpg."""
+    rows = []
+    for (query, tasks), per_path in results.items():
+        qps = {k: median([r[0] for r in v]) for k, v in per_path.items()}
+        cpu = {k: median([r[2] for r in v]) for k, v in per_path.items()}
+        for name in ["fast", *FORMS]:
+            rows.append(
+                [
+                    query,
+                    tasks,
+                    "fast/built-once" if name == "fast" else name,
+                    f"{qps[name]:.0f}",
+                    f"{cpu[name] * 1e6:.0f}",
+                    f"{qps[name] / qps['asyncpg']:.2f}",
+                    f"{qps[name] / qps['fast']:.2f} ({cpu['fast'] / cpu[name]:.2f})",
+                ]
+            )
+    header = ["query", "tasks", "form", "q/s", "cpu us/q", "vs asyncpg"]
+    title = "Statement forms (lambda/built-once target >= 0.75)\n"
+    return title + table([*header, "vs built once (cpu ratio)"], rows)
 
 
 # -- issue 20: transactions and the cancellation wave (separate sections) ------------------------

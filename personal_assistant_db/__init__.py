@@ -31,6 +31,7 @@ from .lifespan import combine_lifespans
 from .logs import redact_secrets
 from .pool import PoolStats
 from .replicas import ReadYourWritesMiddleware
+from .sessions import DatabaseSession
 from .settings import Settings
 from .telemetry import OperationLatency, Telemetry, add_trace_context
 
@@ -48,6 +49,7 @@ __all__ = [
     "ConnectTimeout",
     "Database",
     "DatabaseNotStarted",
+    "DatabaseSession",
     "Finding",
     "MigrationDrift",
     "MigrationError",

@@ -27,6 +27,7 @@ from .logs import CauseLog, get_logger
 from .pool import PoolMeter, PoolStats
 from .replicas.node import Node
 from .replicas.replica_set import ReplicaSet
+from .sessions import SessionMethods
 from .settings import Settings
 from .startup import Startup
 
@@ -41,11 +42,12 @@ Hook = Callable[["Database"], Awaitable[None] | None]
 log = get_logger()
 
 
-class Database(StatementMethods):
+class Database(StatementMethods, SessionMethods):
     """Owns the AsyncEngine. Create it once per process; hand it to everything that needs it.
 
     The statement API (``fetch_all``, ``fetch_one``, ``fetch_val``, ``execute``,
-    ``execute_many``, ``transaction``, ``iterate``) comes from ``StatementMethods``.
+    ``execute_many``, ``transaction``, ``iterate``) comes from ``StatementMethods``; ORM
+    sessions (``session``, ``sessionmaker``) from ``SessionMethods`` (sessions.py).
     """
 
     def __init__(self, settings: Settings) -> None:
