@@ -161,7 +161,17 @@ async def test_database_down_fires_once_shows_in_overview_and_resolves(
 
 
 async def test_query_p95_over_budget_fires_from_telemetry(test_env: dict[str, str]) -> None:
-    db = Database.from_env({**test_env, "DB_QUERY_P95_BUDGET_MS": "0.001"})
+    # Generous health deadlines: on a loaded machine the database probe can miss the default
+    # 0.2 s checkout wait three ticks running, and database_down would fire beside the rule
+    # under test.
+    db = Database.from_env(
+        {
+            **test_env,
+            "DB_QUERY_P95_BUDGET_MS": "0.001",
+            "DB_HEALTH_TIMEOUT": "10",
+            "DB_HEALTH_CHECKOUT_TIMEOUT": "5",
+        }
+    )
     telemetry = Telemetry(db, tracing=False)
     got: list[AlertEvent] = []
 
