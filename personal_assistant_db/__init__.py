@@ -21,6 +21,7 @@ from .errors import (
     PrimaryUnavailable,
     SettingProblem,
     UnknownMigration,
+    WrongEventLoop,
 )
 from .fastpath import Row, Transaction
 from .health import Check, CheckResult, health_app
@@ -66,6 +67,7 @@ __all__ = [
     "Transaction",
     "UnknownMigration",
     "WebhookSink",
+    "WrongEventLoop",
     "add_trace_context",
     "analyze",
     "combine_lifespans",

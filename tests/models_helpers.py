@@ -166,7 +166,11 @@ def sample_rows(tag: str) -> list[tuple[Table, Callable[[dict[str, Any]], dict[s
             "password_hash": "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA",
             "is_active": False, "is_verified": True, "failed_login_count": 3,
             "locked_until": _at(1), "last_login_at": _at(-1), "created_at": _at(-2),
-            "updated_at": _at(-1.5),
+            "updated_at": _at(-1.5), "phone_number": f"+1555-{tag}",
+            "verification_token_hash": hashlib.sha256(b"v" + tag.encode()).hexdigest(),
+            "password_reset_token_hash": hashlib.sha256(b"r" + tag.encode()).hexdigest(),
+            "password_reset_expires_at": _at(2), "default_role_id": None,
+            "role_assigned_at": _at(-1), "role_assigned_by": None,
         }),
         (m.user_sessions, lambda ids: {
             "session_id": f"sess-{tag}", "user_id": ids["users"],
@@ -178,11 +182,13 @@ def sample_rows(tag: str) -> list[tuple[Table, Callable[[dict[str, Any]], dict[s
             "user_id": ids["users"], "session_id": ids["user_sessions"],
             "token_hash": hashlib.sha256(tag.encode()).hexdigest(), "issued_at": _at(0),
             "expires_at": _at(720), "revoked": True, "revoked_at": _at(1),
+            "token_type": "reset", "last_used_at": _at(0.25),
         }),
         (m.mfa_configurations, lambda ids: {
             "user_id": ids["users"], "totp_secret": "JBSWY3DPEHPK3PXP", "totp_enabled": True,
             "sms_enabled": True, "phone_number": "+15550100", "backup_codes": ["1a2b", "3c4d"],
             "created_at": _at(0), "updated_at": _at(0),
+            "trusted_devices": [{"device": "laptop", "until": "2026-04-01"}],
         }),
         (m.roles, lambda ids: {
             "name": f"editor_{tag}", "description": "Edits", "parent_role_id": None,
@@ -208,6 +214,7 @@ def sample_rows(tag: str) -> list[tuple[Table, Callable[[dict[str, Any]], dict[s
             "user_id": ids["users"], "resource": "notes", "action": "read", "granted": False,
             "roles_checked": ["user", "premium"], "reason": "not owner",
             "ip_address": ip_address("198.51.100.1"), "occurred_at": _at(0),
+            "resource_id": 42, "user_agent": "Mozilla/5.0",
         }),
     ]  # fmt: skip
 

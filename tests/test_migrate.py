@@ -159,7 +159,7 @@ def test_failing_non_transactional_migration_undoes_its_steps(make_database: Mak
         apply(url)
     names = {r[0] for r in query(url, "SELECT indexname FROM pg_indexes")}
     assert "security_events_occurred_at_idx" not in names
-    assert status(url).pending == (HEAD,)
+    assert status(url).pending == IDS[IDS.index("0007_audit_time_indexes") :]
 
 
 def test_two_runners_apply_each_migration_once(make_database: MakeDb) -> None:

@@ -201,6 +201,8 @@ def test_only_optional_relations_have_nullable_foreign_keys(head: str) -> None:
     assert dict(rows) == {
         "auth_tokens.session_id": "c",
         "roles.parent_role_id": "n",
+        "users.default_role_id": "n",  # 0008: the app's default role, optional
+        "users.role_assigned_by": "n",
         "user_roles.granted_by": "n",
         "security_events.user_id": "n",
         "access_audit_logs.user_id": "n",

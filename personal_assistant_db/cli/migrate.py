@@ -1,4 +1,4 @@
-"""``pa-db migrate``: status, apply, rollback, verify, lint, assess, unlock.
+"""``pa-db migrate``: status, apply, rollback, verify, lint, assess, unlock, adopt, contract.
 
 The database comes from ``--database URL``, else ``DATABASE_MIGRATE_URL``, else ``DATABASE_URL``
 (through ``Settings.from_env``, so ``DB_MIGRATE_*`` timeouts apply). A ``DATABASE_URL`` through
@@ -23,6 +23,7 @@ from ..migrate._assess import as_rows
 from ..migrate.runner import describe
 from ..migrate.target import Target, refuse_transaction_pooler, target_of
 from ..settings import Settings
+from . import adopt as _adopt
 
 __all__ = ["configure", "run"]
 
@@ -54,11 +55,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--steps", type=int, metavar="N", help="roll back the newest N")
     group.add_argument("--all", action="store_true", help="roll back every migration")
     p.add_argument("--dry-run", action="store_true", help="show the plan, change nothing")
+    p.add_argument(
+        "--allow-lossy",
+        action="store_true",
+        help="roll back adoption's contract although it cannot restore everything",
+    )
     sub.add_parser("verify", parents=[common], help="drift, schema snapshot, validity, orphans")
     sub.add_parser("lint", parents=[common], help="squawk over the migration SQL (no database)")
     p = sub.add_parser("assess", parents=[common], help="locks/rewrites/durations on a scratch DB")
     p.add_argument("id", nargs="?", metavar="ID", help="migration to assess (default: pending)")
     sub.add_parser("unlock", parents=[common], help="remove a stale migration lock row")
+    _adopt.configure(sub, common)
 
 
 def _target(args: argparse.Namespace) -> Target:
@@ -120,6 +127,8 @@ def _status(args: argparse.Namespace, target: Target) -> int:
     lines += [f"  drift    {d}" for d in report.drift]
     if report.lock:
         lines.append(f"  lock     {report.lock}")
+    if report.adoption:
+        lines.append(f"  adoption {report.adoption}")
     lines.append("at head" if report.at_head else f"{len(report.pending)} pending")
     payload = {
         "ok": not report.drift,
@@ -129,6 +138,7 @@ def _status(args: argparse.Namespace, target: Target) -> int:
         "drift": list(report.drift),
         "at_head": report.at_head,
         "lock": report.lock,
+        "adoption": report.adoption,
     }
     _emit(args, payload, lines)
     return 1 if report.drift else 0
@@ -150,6 +160,7 @@ def _rollback(args: argparse.Namespace, target: Target) -> int:
         all=args.all,
         dry_run=args.dry_run,
         lock_wait=args.lock_wait,
+        allow_lossy=args.allow_lossy,
     )
     verb = "would roll back" if args.dry_run else "rolled back"
     lines = [f"{verb} {i}" for i in done] or ["nothing to roll back"]
@@ -213,4 +224,6 @@ _HANDLERS = {
     "verify": _verify,
     "assess": _assess,
     "unlock": _unlock,
+    "adopt": _adopt.run_adopt,
+    "contract": _adopt.run_contract,
 }

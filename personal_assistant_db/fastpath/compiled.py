@@ -37,18 +37,19 @@ _ROWCOUNT = re.compile(r"(?:SELECT|UPDATE|DELETE|INSERT \d+) (\d+)")
 
 
 class Row(SARow[Any]):
-    """A result row: ``row.name``, ``row["name"]``, ``row[0]``; equal to SQLAlchemy's ``Row``.
+    """A result row: ``row.name``, ``row["name"]``, ``row[users.c.name]``, ``row[0]``; equal to
+    SQLAlchemy's ``Row``.
 
     It *is* a SQLAlchemy ``Row`` (``row._mapping``, ``row._asdict()``, tuple equality), with
-    string keys added to ``[]``.
+    string keys and column objects added to ``[]`` (looked up in ``row._mapping``).
     """
 
     __slots__ = ()
 
     def __getitem__(self, key: Any) -> Any:
-        if isinstance(key, str):
-            return self._mapping[key]
-        return super().__getitem__(key)
+        if isinstance(key, int | slice):
+            return super().__getitem__(key)
+        return self._mapping[key]
 
 
 def rowcount_of(status: str | None) -> int:

@@ -13,7 +13,9 @@ yoyo or psycopg. The modules:
   modules carry a leading underscore so that importing one never rebinds the package attribute
   of the same name (a submodule import sets it) to a module;
 - ``snapshot``: catalog snapshots;
-- ``manifest``: the maintenance tool that regenerates MANIFEST and SNAPSHOTS.json.
+- ``manifest``: the maintenance tool that regenerates MANIFEST and SNAPSHOTS.json;
+- ``adoption/``: ``adopt``, ``contract`` and ``table_checksums`` for an existing ai_assistant
+  database (docs/adopting.md).
 """
 
 from __future__ import annotations
@@ -25,23 +27,37 @@ if TYPE_CHECKING:
     from ._assess import assess
     from ._lint import lint
     from ._verify import verify
+    from .adoption.api import adopt, contract, table_checksums
+    from .adoption.report import AdoptionReport, ContractReport, Finding
     from .history import MigrationStatus, migration_status
     from .ops import StatusReport, apply, rollback, status, unlock
 
 __all__ = [
+    "AdoptionReport",
+    "ContractReport",
+    "Finding",
     "MigrationStatus",
     "StatusReport",
+    "adopt",
     "apply",
     "assess",
+    "contract",
     "lint",
     "migration_status",
     "rollback",
     "status",
+    "table_checksums",
     "unlock",
     "verify",
 ]
 
 _HOMES = {
+    "AdoptionReport": "adoption.report",
+    "ContractReport": "adoption.report",
+    "Finding": "adoption.report",
+    "adopt": "adoption.api",
+    "contract": "adoption.api",
+    "table_checksums": "adoption.api",
     "MigrationStatus": "history",
     "migration_status": "history",
     "StatusReport": "ops",

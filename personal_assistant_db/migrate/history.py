@@ -13,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .._sql import quote_ident
+from .adoption.steps import EXPAND_ID, covered_ids
 from .source import shipped_ids
 
 __all__ = ["MigrationStatus", "migration_status"]
@@ -47,4 +48,6 @@ async def migration_status(conn: AsyncConnection, *, schema: str | None = None) 
     )
     applied = tuple(str(r[0]) for r in rows)
     done = set(applied)
+    if EXPAND_ID in done:  # half-adopted: the package's tables are served by pa_adopt's views
+        done |= set(covered_ids())
     return MigrationStatus(applied=applied, pending=tuple(i for i in ids if i not in done))

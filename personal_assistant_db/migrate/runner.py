@@ -38,11 +38,14 @@ HASH_TABLE = "_pa_db_migration_hashes"
 class Runner:
     """One yoyo backend on a Target. Use as a context manager; ``locked()`` for changes."""
 
-    def __init__(self, target: Target, *, lock_wait: float = 10.0) -> None:
+    def __init__(
+        self, target: Target, *, lock_wait: float = 10.0, extra_sources: tuple[str, ...] = ()
+    ) -> None:
         if lock_wait <= 0:
             raise MigrationError(f"lock wait must be > 0 seconds, got {lock_wait}")
         self.target = target
         self.lock_wait = lock_wait
+        self.extra_sources = extra_sources  # e.g. the adoption steps (migrate/adoption/steps.py)
         self._backend: Any = None
         self._migrations: dict[str, Any] = {}
 
@@ -71,7 +74,7 @@ class Runner:
                 raise MigrationError(
                     f"could not prepare {self.target.safe_url} for migrations: {describe(exc)}"
                 ) from None
-        self._migrations = {m.id: m for m in read_migrations(SOURCE)}
+        self._migrations = {m.id: m for m in read_migrations(SOURCE, *self.extra_sources)}
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -153,8 +156,10 @@ class Runner:
 
     # -- changing --------------------------------------------------------------------------
     def apply_one(self, mid: str) -> None:
-        digest = {m.id: m.sha256 for m in shipped()}[mid]
+        digest = {m.id: m.sha256 for m in shipped()}.get(mid)
         self._retrying(mid, "apply", lambda: self.backend.apply_one(self._migrations[mid]))
+        if digest is None:  # an adoption step: its text is the package's code, not a file's SQL
+            return
         with self.backend.transaction():
             self.backend.execute(
                 f"INSERT INTO {self.backend.quote_identifier(HASH_TABLE)} (migration_id, sha256)"
@@ -194,7 +199,7 @@ class Runner:
             except psycopg.Error as exc:
                 state = exc.sqlstate or "?"
                 primary = exc.diag.message_primary or type(exc).__name__
-                atomic = {m.id: m.transactional for m in shipped()}[mid]
+                atomic = {m.id: m.transactional for m in shipped()}.get(mid, False)
                 outcome = (
                     "it ran in one transaction, so nothing of it was applied"
                     if atomic

@@ -1,8 +1,9 @@
-"""The audit trail: security events and access decisions (migrations 0005, 0007)."""
+"""The audit trail: security events and access decisions (migrations 0005, 0007, 0008)."""
 
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
@@ -54,6 +55,8 @@ access_audit_logs = Table(
     Column("reason", Text),
     Column("ip_address", INET),
     now("occurred_at"),
+    Column("resource_id", BigInteger),  # 0008_app_columns
+    Column("user_agent", Text),  # 0008_app_columns
 )
 Index("access_audit_logs_user_id_idx", access_audit_logs.c.user_id)
 Index("access_audit_logs_occurred_at_idx", access_audit_logs.c.occurred_at)

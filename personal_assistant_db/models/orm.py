@@ -62,6 +62,13 @@ class User(Base):
     last_login_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    phone_number: Mapped[str | None]
+    verification_token_hash: Mapped[str | None]
+    password_reset_token_hash: Mapped[str | None]
+    password_reset_expires_at: Mapped[datetime | None]
+    default_role_id: Mapped[int | None]
+    role_assigned_at: Mapped[datetime | None]
+    role_assigned_by: Mapped[int | None]
 
 
 class UserSession(Base):
@@ -90,6 +97,8 @@ class AuthToken(Base):
     expires_at: Mapped[datetime]
     revoked: Mapped[bool]
     revoked_at: Mapped[datetime | None]
+    token_type: Mapped[str]
+    last_used_at: Mapped[datetime | None]
 
 
 class MfaConfiguration(Base):
@@ -104,6 +113,7 @@ class MfaConfiguration(Base):
     backup_codes: Mapped[list[str]]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    trusted_devices: Mapped[list[Any]]
 
 
 class Role(Base):
@@ -172,3 +182,5 @@ class AccessAuditLog(Base):
     reason: Mapped[str | None]
     ip_address: Mapped[IPAddress | None]
     occurred_at: Mapped[datetime]
+    resource_id: Mapped[int | None]
+    user_agent: Mapped[str | None]
