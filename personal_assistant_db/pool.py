@@ -1,8 +1,9 @@
 """The measuring pool and its statistics.
 
 SQLAlchemy fires no event before a checkout, so ``MeasuredPool`` times ``connect()`` itself:
-how long callers wait, how many wait right now, and how many gave up (pool timeouts). Pool events
-count connections created, closed, invalidated and re-opened on a slot that had one before
+how long callers wait for a slot (not the time to open a connection in a free slot, timed
+apart), how many wait right now, and how many gave up (pool timeouts). Pool events count
+connections created, closed, invalidated and re-opened on a slot that had one before
 (reconnects), and whether a checkout reused an open connection (efficiency). ``idle``/``open``
 count live connections only: a slot whose connection was invalidated goes back to the pool empty,
 so ``checkedin()`` alone overcounts; ``created - closed`` is what the server sees. The ping
@@ -31,6 +32,8 @@ _FRESH = "pa_db_fresh"
 _CHECKED_OUT_AT = "pa_db_checked_out_at"
 _HAD_CONNECTION = "pa_db_had_connection"
 _RETURNED_AT = "pa_db_returned_at"
+_CREATE_SECONDS = "pa_db_create_seconds"
+_SLOT_WAIT = "pa_db_slot_wait"
 
 
 def _quantile(sorted_values: list[float], q: float) -> float:
@@ -119,8 +122,11 @@ class PoolMeter:
         self.on_use: list[Callable[[float], None]] = []
         self.on_timeout: list[Callable[[], None]] = []
 
-    def record_wait(self, seconds: float) -> None:
-        self.waits.append(seconds)
+    def record_wait(self, seconds: float, slot_wait: float | None = None) -> None:
+        """``seconds``: the whole checkout (telemetry's wait time, connecting included);
+        ``slot_wait``: the part spent waiting for a free slot, which is what ``wait_p*`` report:
+        opening a connection in a free slot is not a sign of a pool too small."""
+        self.waits.append(seconds if slot_wait is None else slot_wait)
         for hook in self.on_wait:
             hook(seconds)
 
@@ -213,9 +219,13 @@ class MeasuredPool(AsyncAdaptedQueuePool):
             raise
         meter.waiting -= 1
         now = time.perf_counter()
-        meter.record_wait(now - started)
-        meter.checkouts += 1
         info = connection.record_info
+        slot_wait = None
+        if info is not None:
+            info.pop(_CREATE_SECONDS, None)
+            slot_wait = info.pop(_SLOT_WAIT, None)
+        meter.record_wait(now - started, slot_wait)
+        meter.checkouts += 1
         if info is not None:
             if info.pop(_FRESH, None) is None:
                 meter.reused += 1
@@ -224,7 +234,15 @@ class MeasuredPool(AsyncAdaptedQueuePool):
         return connection
 
     def _do_get(self) -> ConnectionPoolEntry:
+        started = time.perf_counter()
         record = super()._do_get()
+        info = record.record_info
+        if info is not None:
+            # The wait for a slot: the time to get a record, less the time spent opening a
+            # connection in a free slot (_create_connection). get(), not pop(): a nested _do_get
+            # (QueuePool retries itself) must still subtract it.
+            created = info.get(_CREATE_SECONDS, 0.0)
+            info[_SLOT_WAIT] = max(0.0, time.perf_counter() - started - created)
         # The pre-ping is skipped for a record SQLAlchemy considers fresh (just connected). A
         # connection returned within the bypass window is as good as fresh: mark it so.
         if self._pre_ping and self.meter.ping_bypass > 0:
@@ -256,6 +274,9 @@ class MeasuredPool(AsyncAdaptedQueuePool):
         finally:
             self.meter.creating -= 1
         took = time.perf_counter() - started
+        info = record.record_info
+        if info is not None:
+            info[_CREATE_SECONDS] = took
         self.meter.create_times.append(took)
         for hook in self.meter.on_create:
             hook(took)

@@ -180,7 +180,8 @@ async def test_checks_run_concurrently_and_a_hung_check_meets_the_deadline(db: D
     assert [checks[f"dep{i}:ping"][0]["status"] for i in range(3)] == ["pass"] * 3
     assert checks["hung:ping"][0]["status"] == "fail"
     assert r.status_code == 503
-    assert took < db.settings.health_timeout + 0.15
+    # Answered at the deadline, not after the hung check's 30 s (2x: a loaded machine's slack).
+    assert took < 2 * db.settings.health_timeout
 
 
 async def test_duplicate_check_names_are_refused(db: Database) -> None:

@@ -87,4 +87,5 @@ async def test_dashboard_turns_503_when_the_database_is_down(
         await db.stop()
     assert page.status_code == 503
     assert ">fail<" in page.text
-    assert took < db.settings.health_timeout + 0.2
+    # Bounded by the health deadline, not a connect timeout (2x: a loaded machine's slack).
+    assert took < 2 * db.settings.health_timeout

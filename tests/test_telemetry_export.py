@@ -131,7 +131,8 @@ async def test_stopping_with_the_endpoint_down_takes_at_most_the_flush_budget(
         took = time.perf_counter() - began
     finally:
         silent.close()
-    assert took < SHUTDOWN_FLUSH_SECONDS + 1.0, took  # 1 s of slack for a loaded machine
+    # The flush budget, not the exporter's 10 s timeout (2x: a loaded machine's slack).
+    assert took < 2 * SHUTDOWN_FLUSH_SECONDS, took
     assert export.exporter is not None and export.exporter.closed
 
 

@@ -49,8 +49,8 @@ async def test_a_frozen_query_ends_at_the_command_timeout_and_the_connection_is_
                     await conn.exec_driver_sql("SELECT 1")
             took = time.perf_counter() - began
             # 1 s command timeout; the old path (ROLLBACK on the frozen backend, then a 2 s
-            # graceful close) took >= 3 s.
-            assert took < 1.9, took
+            # graceful close) took >= 3 x that. Margin for a loaded machine: 2.5 x.
+            assert took < 2.5 * db.settings.command_timeout, took
             assert unavailable_cause(caught.value) == "timeout"
             stats = db.pool_stats()
             assert stats.used == 0
@@ -79,7 +79,8 @@ async def test_the_bounded_pre_ping_steps_over_a_frozen_idle_connection(
                 value = (await conn.exec_driver_sql("SELECT 41 + 1")).scalar()
             took = time.perf_counter() - began
             assert value == 42
-            assert took < 1.4, took  # 0.5 s ping bound + a new connection, not 30 s
+            # the 0.5 s ping bound + a new connection, not the 30 s command timeout
+            assert took < db.settings.command_timeout / 4, took
             stats = db.pool_stats()
             assert stats.invalidated == before.invalidated + 1
             assert stats.reconnects == before.reconnects + 1
