@@ -13,6 +13,7 @@ yoyo or psycopg. The modules:
   modules carry a leading underscore so that importing one never rebinds the package attribute
   of the same name (a submodule import sets it) to a module;
 - ``snapshot``: catalog snapshots;
+- ``_lazy``: the lazy facade itself (``__getattr__``/``__dir__``), shared with ``adoption/``;
 - ``manifest``: the maintenance tool that regenerates MANIFEST and SNAPSHOTS.json;
 - ``adoption/``: ``adopt``, ``contract`` and ``table_checksums`` for an existing ai_assistant
   database (docs/adopting.md).
