@@ -69,7 +69,8 @@ async def overhead(topo: ReplicaTopology, seconds: float, repeat: int, tasks: in
             async with db.read() as conn:
                 await conn.execute(PK, {"id": random.randint(1, ROWS)})
 
-        path = db.replicas.paths[db.replicas.nodes[0].name]
+        assert db.replica_reads is not None
+        path = db.replica_reads.by_name[db.replicas.nodes[0].name]
 
         async def fast_direct(_: str) -> None:
             await path.run(PK, {"id": random.randint(1, ROWS)}, "one")

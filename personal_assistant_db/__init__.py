@@ -21,6 +21,7 @@ from .errors import (
     PrimaryUnavailable,
     SettingProblem,
     UnknownMigration,
+    WrongEventLoop,
 )
 from .fastpath import Row, Transaction
 from .health import Check, CheckResult, health_app
@@ -30,6 +31,7 @@ from .lifespan import combine_lifespans
 from .logs import redact_secrets
 from .pool import PoolStats
 from .replicas import ReadYourWritesMiddleware
+from .sessions import DatabaseSession
 from .settings import Settings
 from .telemetry import OperationLatency, Telemetry, add_trace_context
 
@@ -47,6 +49,7 @@ __all__ = [
     "ConnectTimeout",
     "Database",
     "DatabaseNotStarted",
+    "DatabaseSession",
     "Finding",
     "MigrationDrift",
     "MigrationError",
@@ -66,6 +69,7 @@ __all__ = [
     "Transaction",
     "UnknownMigration",
     "WebhookSink",
+    "WrongEventLoop",
     "add_trace_context",
     "analyze",
     "combine_lifespans",

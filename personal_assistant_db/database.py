@@ -21,12 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .engines import build_engine
 from .errors import DatabaseNotStarted
-from .fastpath import FastPath, StatementMethods
+from .fastpath import FastPath, ReplicaReads, StatementMethods, note_connect, pinned_connection
 from .http_errors import Handler, exception_handlers
 from .logs import CauseLog, get_logger
 from .pool import PoolMeter, PoolStats
 from .replicas.node import Node
 from .replicas.replica_set import ReplicaSet
+from .sessions import SessionMethods
 from .settings import Settings
 from .startup import Startup
 
@@ -41,11 +42,12 @@ Hook = Callable[["Database"], Awaitable[None] | None]
 log = get_logger()
 
 
-class Database(StatementMethods):
+class Database(StatementMethods, SessionMethods):
     """Owns the AsyncEngine. Create it once per process; hand it to everything that needs it.
 
     The statement API (``fetch_all``, ``fetch_one``, ``fetch_val``, ``execute``,
-    ``execute_many``, ``transaction``, ``iterate``) comes from ``StatementMethods``.
+    ``execute_many``, ``transaction``, ``iterate``) comes from ``StatementMethods``; ORM
+    sessions (``session``, ``sessionmaker``) from ``SessionMethods`` (sessions.py).
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -65,11 +67,13 @@ class Database(StatementMethods):
         #: The primary's node (its engine is ``engine``) and the read replicas (replicas/).
         self.primary = Node(settings.url, "primary", meter=self.meter)
         self.replicas = ReplicaSet(settings, self.primary)
-        #: The statement API's executor (fetch_*, execute*, transaction); see fastpath.py.
-        self.fast_path = FastPath(self)
-        if self.replicas.enabled:  # one executor per replica; primary writes mark the session
-            self.replicas.paths = {n.name: FastPath(self, n) for n in self.replicas.nodes}
-            self.fast_path.on_write = self.replicas.wrote
+        #: The statement API's executor on the primary (fetch_*, execute*, transaction): it is
+        #: handed the engine on start and never reaches back here (fastpath/).
+        self.fast_path = FastPath(settings, self.meter)
+        #: With replicas only: one executor per replica and the read routing (fastpath/reads.py).
+        self.replica_reads = (
+            ReplicaReads(self.fast_path, self.replicas, settings) if self.replicas.enabled else None
+        )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Database:
@@ -116,7 +120,12 @@ class Database(StatementMethods):
 
     # -- use -------------------------------------------------------------------------------
     def connect(self) -> AsyncConnection:
-        """``async with db.connect() as conn:`` a pooled connection (no implicit commit)."""
+        """``async with db.connect() as conn:`` a pooled connection (no implicit commit). Inside
+        a ``db.transaction()`` block it is a separate connection, outside the transaction
+        (logged once); under ``force_rollback()`` the pinned one, in a savepoint."""
+        if self.fast_path.pin is not None:
+            return pinned_connection(self.fast_path.pin, begin=False)
+        note_connect(self.fast_path)
         return self.engine.connect()
 
     def begin(self) -> AbstractAsyncContextManager[AsyncConnection]:
@@ -124,6 +133,8 @@ class Database(StatementMethods):
         primary. With replicas or a multi-host URL, a checkout that finds no read-write primary
         raises PrimaryUnavailable (never retried), and in ``lsn`` mode the commit's WAL position
         is recorded for read-your-writes."""
+        if self.fast_path.pin is not None:
+            return pinned_connection(self.fast_path.pin, begin=True)
         if self.replicas.failover:
             return self.replicas.begin(self.engine)
         return self.engine.begin()
@@ -204,11 +215,19 @@ class Database(StatementMethods):
         engine = build_engine(s, "primary", s.async_url, self.meter)
         self.primary.engine = engine
         self.replicas.create_engines()
+        self.fast_path.attach(engine)
+        if self.replica_reads is not None:
+            self.replica_reads.attach()
         return engine
 
     async def _dispose(self) -> None:
         engine, self._engine, self._startup.ready = self._engine, None, False
         self.primary.engine = None
+        await self.fast_path.drain()  # cancelled statements settle before the pool goes
+        self.fast_path.detach()
+        if self.replica_reads is not None:
+            await self.replica_reads.drain()
+            self.replica_reads.detach()
         await self.replicas.stop()
         if engine is not None:
             await engine.dispose()

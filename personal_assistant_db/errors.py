@@ -6,6 +6,7 @@ Every error this package raises on purpose derives from one base class::
     ├── ConfigurationError        bad DATABASE_URL / DB_* values; .problems lists every one
     │   └── PoolerMismatch        DB_POOLER=none, but the URL goes through PgBouncer
     ├── DatabaseNotStarted        Database.connect() or .engine before start()
+    ├── WrongEventLoop            db.transaction() on a loop other than the one that started it
     ├── ConnectError              the database could not be reached at start
     │   ├── ConnectFatal          not worth retrying: bad credentials, missing database
     │   ├── ConnectTimeout        transient failures until the startup deadline ran out
@@ -39,6 +40,7 @@ __all__ = [
     "PrimaryUnavailable",
     "SettingProblem",
     "UnknownMigration",
+    "WrongEventLoop",
 ]
 
 
@@ -86,6 +88,11 @@ class PoolerMismatch(ConfigurationError):
 
 class DatabaseNotStarted(PaDbError, RuntimeError):
     """The Database was used before ``start()`` (or after ``stop()``)."""
+
+
+class WrongEventLoop(PaDbError, RuntimeError):
+    """The Database is used from an event loop other than the one it was started on (its pooled
+    connections belong to that loop); nothing was checked out."""
 
 
 class ConnectError(PaDbError):

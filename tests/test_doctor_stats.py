@@ -13,9 +13,10 @@ from collections.abc import Callable
 
 import pytest
 from doctor_helpers import doctor, force_flush, run_sql, wait_for_scans
-from sqlalchemy import exc
+from sqlalchemy import exc, text
 
 from personal_assistant_db import AnalysisError, Severity, analyze
+from personal_assistant_db.doctor.disconnects import disconnect_check_finding
 from personal_assistant_db.testing import ThrowawayServer, fresh_database
 from personal_assistant_db.testing import started_database as started
 
@@ -284,3 +285,28 @@ async def test_a_dead_connection_is_an_error_not_an_empty_report(
             await killer.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})")
         with pytest.raises(AnalysisError, match="could not read the server version"):
             await analyze(victim)
+
+
+async def test_client_connection_check_is_recommended_with_the_reason(
+    make_database: Callable[[], str],
+) -> None:
+    """PostgreSQL >= 14 can end a statement whose client vanished; off by default."""
+    async with started(make_database()) as db:
+        report = await doctor(db)
+        version = int(await db.fetch_val(text("SHOW server_version_num")))
+        interval = await db.fetch_val(text("SHOW client_connection_check_interval"))
+    [finding] = report.of("client_connection_check")
+    assert version >= 140000 and interval == "0"
+    assert "went away" in finding.summary
+    assert "client_connection_check_interval = '5s'" in finding.action
+    assert finding.evidence["client_connection_check_interval_ms"] == 0
+
+
+def test_client_connection_check_finding_by_version_and_setting() -> None:
+    on = {"client_connection_check_interval": {"setting": "5000"}}
+    off = {"client_connection_check_interval": {"setting": "0"}}
+    assert disconnect_check_finding(on, 150000) is None
+    assert disconnect_check_finding(off, 130000) is None  # no such setting before 14
+    assert disconnect_check_finding({}, 150000) is None
+    finding = disconnect_check_finding(off, 140000)
+    assert finding is not None and finding.severity is Severity.INFO

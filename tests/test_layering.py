@@ -17,12 +17,18 @@ Imports under ``if TYPE_CHECKING:`` are annotations only and do not count.
 from __future__ import annotations
 
 import ast
+import asyncio
+import inspect
 import subprocess
 import sys
+import types
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from personal_assistant_db import Database
 
 PACKAGE = Path(__file__).resolve().parent.parent / "personal_assistant_db"
 CORE = {
@@ -305,3 +311,194 @@ def test_readiness_with_migrations_loads_neither_psycopg_nor_yoyo(database_url: 
     assert heavy == "[]", heavy
     imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
     assert not {m for m in imported if m.split(".")[0] in {"psycopg", "yoyo"}}
+
+
+# -- the statement path, traced ------------------------------------------------------------------
+# The modules one ``db.fetch_one`` enters, in call order, read with sys.setprofile: an edge A -> B
+# is a call from code in module A (the nearest package frame below) into module B. The walk
+# starts at ``database`` (the user calls a Database method). One way means the graph is acyclic,
+# by module and by subpackage: the executor never reaches back into ``database``, replica code
+# never calls back into the fast path.
+
+WALK_LIMIT = 6
+
+
+def _package_module(frame: types.FrameType | None) -> str | None:
+    while frame is not None:
+        name = frame.f_globals.get("__name__", "")
+        if name == _ROOT or name.startswith(_ROOT + "."):
+            return name.removeprefix(_ROOT).lstrip(".") or "__init__"
+        frame = frame.f_back
+    return None
+
+
+def _frame_of(frame: types.FrameType | None, module: str) -> types.FrameType | None:
+    """The frame below the nearest frame of ``module`` (None when there is none)."""
+    while frame is not None:
+        if _package_module(frame) == module and (
+            frame.f_globals.get("__name__", "").removeprefix(_ROOT).lstrip(".") == module
+        ):
+            return frame.f_back
+        frame = frame.f_back
+    return None
+
+
+async def _walk(call: Callable[[], Awaitable[object]]) -> tuple[list[str], set[tuple[str, str]]]:
+    """(modules entered in order, call edges between modules) while ``call()`` runs in a task
+    of its own (other tasks on the loop, such as the lag monitor, are not counted)."""
+    entered: list[str] = ["database"]
+    edges: set[tuple[str, str]] = set()
+    task: asyncio.Task[object] | None = None
+
+    def profile(frame: types.FrameType, event: str, arg: object) -> None:
+        if event != "call" or asyncio.current_task() is not task:
+            return
+        module = _package_module(frame)
+        if module is None:
+            return
+        caller = _package_module(frame.f_back)
+        if caller is None and len(entered) == 1:
+            caller = "database"  # the Database method the user called
+        if caller is not None and frame.f_code.co_flags & inspect.CO_COROUTINE:
+            # An awaitable that module M created and handed to B (M -> B -> M's coroutine) runs
+            # for M: B awaits it, B does not call into M. A plain function (a property such as
+            # db.engine) called back stays a back-edge.
+            below = _package_module(_frame_of(frame.f_back, caller))
+            if below == module:
+                caller = module
+        if module not in entered:
+            entered.append(module)
+        if caller is not None and caller != module:  # None: a greenlet's first frame
+            edges.add((caller, module))
+
+    async def traced() -> object:
+        sys.setprofile(profile)
+        try:
+            return await call()
+        finally:
+            sys.setprofile(None)
+
+    task = asyncio.ensure_future(traced())
+    await task
+    return entered, edges
+
+
+def _cycle(edges: set[tuple[str, str]]) -> list[str] | None:
+    """A cycle in the directed graph, or None."""
+    graph: dict[str, set[str]] = {}
+    for a, b in edges:
+        if a != b:
+            graph.setdefault(a, set()).add(b)
+    state: dict[str, int] = {}
+
+    def visit(node: str, path: list[str]) -> list[str] | None:
+        state[node] = 1
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return [*path[path.index(nxt) :], nxt] if nxt in path else [*path, nxt]
+            if nxt not in state and (found := visit(nxt, [*path, nxt])) is not None:
+                return found
+        state[node] = 2
+        return None
+
+    for start in sorted(graph):
+        if start not in state and (found := visit(start, [start])) is not None:
+            return found
+    return None
+
+
+def _packages(edges: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    return {(_top(a), _top(b)) for a, b in edges if _top(a) != _top(b)}
+
+
+def test_the_cycle_finder_sees_a_detour() -> None:
+    """The check below can fail: the shape the review found (fastpath -> replicas -> fastpath,
+    executor -> database) is a cycle, by module and by subpackage."""
+    detour = {
+        ("database", "fastpath.api"),
+        ("fastpath.api", "replicas.replica_set"),
+        ("replicas.replica_set", "fastpath.executor"),
+        ("fastpath.executor", "database"),
+    }
+    assert _cycle(detour) == [
+        "database",
+        "fastpath.api",
+        "replicas.replica_set",
+        "fastpath.executor",
+        "database",
+    ]
+    assert _cycle(_packages(detour)) is not None
+    assert _cycle({("database", "fastpath.api"), ("fastpath.api", "fastpath.compiled")}) is None
+
+
+async def test_fetch_one_walks_one_way_through_at_most_six_modules(db: Database) -> None:
+    import sqlalchemy as sa
+
+    statement = sa.select(sa.literal(1).label("one"))
+    assert (await db.fetch_one(statement)) == (1,)  # compiled and prepared: the steady state
+    entered, edges = await _walk(lambda: db.fetch_one(statement))
+    assert len(entered) <= WALK_LIMIT, entered
+    assert not [m for m in entered if _top(m) == "replicas"], entered  # no replica configured
+    assert _cycle(edges) is None, (_cycle(edges), sorted(edges))
+    assert _cycle(_packages(edges)) is None, sorted(_packages(edges))
+    assert not [e for e in edges if e[1] == "database"], sorted(edges)
+
+
+async def test_fetch_one_with_replicas_asks_the_replica_set_and_never_is_called_back(
+    database_url: str,
+) -> None:
+    """With a replica configured (here the primary itself, which the lag monitor keeps out of
+    rotation), the fast path asks replicas/ for a route; the calls still go one way."""
+    import sqlalchemy as sa
+
+    env = {"DATABASE_URL": database_url, "DATABASE_REPLICA_URLS": database_url, "DB_ENV": "test"}
+    db = Database.from_env(env)
+    await db.start()
+    try:
+        statement = sa.select(sa.literal(1).label("one"))
+        assert (await db.fetch_one(statement)) == (1,)
+        entered, edges = await _walk(lambda: db.fetch_one(statement))
+    finally:
+        await db.stop()
+    assert "replicas.replica_set" in entered, entered
+    assert _cycle(edges) is None, (_cycle(edges), sorted(edges))
+    assert _cycle(_packages(edges)) is None, sorted(_packages(edges))
+    assert not [e for e in edges if e[1] == "database"], sorted(edges)
+
+
+def test_the_fast_path_never_imports_the_database_and_replicas_never_import_the_fast_path() -> None:
+    """The static half of the one-way path (annotations under TYPE_CHECKING do not count)."""
+    back = [
+        e
+        for e in EDGES
+        if (_top(e.source) == "fastpath" and e.target == "database")
+        or (_top(e.source) == "replicas" and _top(e.target) == "fastpath")
+    ]
+    assert back == []
+
+
+async def test_fetch_one_with_telemetry_adds_only_the_observers(database_url: str) -> None:
+    """Metrics and tracing on: the executor and the pool call telemetry's hooks (the query
+    observer, the pool's metrics, the latency window), which call nothing back: still one way."""
+    import sqlalchemy as sa
+
+    from personal_assistant_db import Telemetry
+
+    db = Database.from_env({"DATABASE_URL": database_url, "DB_ENV": "test"})
+    telemetry = Telemetry(db, tracing=True)
+    db.add_hooks(on_start=lambda _: telemetry.instrument())
+    await db.start()
+    try:
+        statement = sa.select(sa.literal(1).label("one"))
+        assert (await db.fetch_one(statement)) == (1,)
+        entered, edges = await _walk(lambda: db.fetch_one(statement))
+    finally:
+        await db.stop()
+        telemetry.close()
+    hooks = {m for m in entered if _top(m) == "telemetry"}
+    assert hooks <= {"telemetry.metrics", "telemetry.tracing", "telemetry.latency"}, entered
+    # + fastpath.observed, the one wrapper that calls the observer
+    assert len(entered) <= WALK_LIMIT + 1 + len(hooks), entered
+    assert _cycle(edges) is None, (_cycle(edges), sorted(edges))
+    assert _cycle(_packages(edges)) is None, sorted(_packages(edges))
+    assert not [e for e in edges if _top(e[0]) == "telemetry" and _top(e[1]) != "telemetry"]

@@ -23,6 +23,7 @@ from ..errors import AnalysisError
 from ..pool import PoolStats
 from ..server_version import version_warning
 from .catalog import Catalog, not_provided, read_catalog
+from .disconnects import disconnect_check_finding
 from .findings import Finding, Report, Severity
 from .fks import fk_covering, fk_findings, read_foreign_keys
 from .indexes import (
@@ -194,6 +195,8 @@ async def analyze(
                 s.findings.append(not_provided("statements", pg, "pg_stat_statements time columns"))
         if db is not None:
             s.findings += memory_findings(settings, machine_memory, db)
+        if (vanished := disconnect_check_finding(settings, version)) is not None:
+            s.findings.append(vanished)
         s.findings += await _counters(s, conn, catalog, settings, pg, known=shape is not None)
         if conns is not None:
             ours = sum(r["ours"] for r in conns)

@@ -26,7 +26,8 @@ SELECT name, setting, unit,
 FROM pg_settings
 WHERE name IN ('max_connections', 'superuser_reserved_connections', 'shared_buffers',
                'work_mem', 'effective_cache_size', 'maintenance_work_mem',
-               'shared_preload_libraries', 'max_wal_size', 'server_version_num')
+               'shared_preload_libraries', 'max_wal_size', 'server_version_num',
+               'client_connection_check_interval')
 """)
 
 

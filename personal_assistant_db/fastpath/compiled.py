@@ -18,16 +18,20 @@ life, so it is rendered into the cached SQL once, as SQLAlchemy renders it per e
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Mapping, MutableMapping, Sequence
+from functools import partial
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.engine import Row as SARow
 from sqlalchemy.engine.cursor import CursorResultMetaData
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
+from sqlalchemy.sql.lambdas import StatementLambdaElement
+
+from .keys import TextCache, lambda_key, options_of, text_key
 
 __all__ = ["Compiled", "Row", "StatementCache", "rowcount_of"]
 
@@ -37,18 +41,19 @@ _ROWCOUNT = re.compile(r"(?:SELECT|UPDATE|DELETE|INSERT \d+) (\d+)")
 
 
 class Row(SARow[Any]):
-    """A result row: ``row.name``, ``row["name"]``, ``row[0]``; equal to SQLAlchemy's ``Row``.
+    """A result row: ``row.name``, ``row["name"]``, ``row[users.c.name]``, ``row[0]``; equal to
+    SQLAlchemy's ``Row``.
 
     It *is* a SQLAlchemy ``Row`` (``row._mapping``, ``row._asdict()``, tuple equality), with
-    string keys added to ``[]``.
+    string keys and column objects added to ``[]`` (looked up in ``row._mapping``).
     """
 
     __slots__ = ()
 
     def __getitem__(self, key: Any) -> Any:
-        if isinstance(key, str):
-            return self._mapping[key]
-        return super().__getitem__(key)
+        if isinstance(key, int | slice):
+            return super().__getitem__(key)
+        return self._mapping[key]
 
 
 def rowcount_of(status: str | None) -> int:
@@ -138,7 +143,13 @@ class Compiled:
 
 
 class StatementCache:
-    """Compiled statements of one dialect, keyed by SQLAlchemy cache key (and by identity)."""
+    """Compiled statements of one dialect, keyed by SQLAlchemy cache key (and by identity).
+
+    A statement seen before is found by identity (no cache key at all); one built per call by
+    its cache key, or by its string for a plain ``text()`` (``keys.text_key``). The identity
+    entries hold a weak reference: a statement built per call leaves when the caller drops it,
+    so none is kept alive and no burst of frees lands on one unlucky query.
+    """
 
     def __init__(
         self, dialect: Dialect, schema_translate_map: Mapping[str | None, str | None] | None = None
@@ -147,8 +158,8 @@ class StatementCache:
         #: The engine's map (rendered into every entry's SQL), or None.
         self.schema_translate_map = dict(schema_translate_map) if schema_translate_map else None
         self._by_key: dict[Any, Compiled | str] = {}
-        # id(statement) -> (statement, keys, many, entry or reason, extracted parameters); the
-        # statement is kept so that its id cannot be reused while the entry lives.
+        self._texts = TextCache()
+        # id(statement) -> (weak reference, keys, many, entry or reason, extracted parameters)
         self._by_id: dict[int, tuple[Any, tuple[str, ...], bool, Compiled | str, Any]] = {}
 
     def get(
@@ -159,15 +170,27 @@ class StatementCache:
         ``keys``: the sorted parameter names (they decide an INSERT's or UPDATE's columns).
         """
         if isinstance(statement, str):
-            statement = text(statement)
-        hit = self._by_id.get(id(statement))
-        if hit is not None and hit[0] is statement and hit[1] == keys and hit[2] == many:
+            statement = self._texts.get(statement)
+        elif type(statement) is StatementLambdaElement:  # built per call by design
+            return self._lookup(statement, keys, many)
+        ident = id(statement)
+        hit = self._by_id.get(ident)
+        if hit is not None and hit[0]() is statement and hit[1] == keys and hit[2] == many:
             return hit[3], hit[4]
         entry, extracted = self._lookup(statement, keys, many)
+        try:
+            ref = weakref.ref(statement, partial(self._forget, ident))
+        except TypeError:  # not weakly referenceable: found by key each time
+            return entry, extracted
         if len(self._by_id) >= _IDENTITY_LIMIT:
             self._by_id.clear()
-        self._by_id[id(statement)] = (statement, keys, many, entry, extracted)
+        self._by_id[ident] = (ref, keys, many, entry, extracted)
         return entry, extracted
+
+    def _forget(self, ident: int, _: object = None) -> None:
+        found = self._by_id.get(ident)
+        if found is not None and found[0]() is None:
+            del self._by_id[ident]
 
     def _lookup(
         self, statement: Any, keys: tuple[str, ...], many: bool
@@ -176,19 +199,49 @@ class StatementCache:
             return "not an executable statement", None
         if statement._propagate_attrs.get("compile_state_plugin") == "orm":
             return "ORM statement", None
-        if statement._execution_options.get("schema_translate_map"):
-            return "schema_translate_map", None
+        plain = text_key(statement)
+        if plain is not None:
+            return self._entry(statement, None, (plain, keys, many), keys, many), None
+        found = lambda_key(statement)
+        if found is not None:
+            return self._lambda(statement, (found[0], keys, many), keys, many), found[1] or None
         cache_key = statement._generate_cache_key()
         if cache_key is None:
             return "uncacheable statement", None
-        key = (cache_key.key, keys, many)
+        if options_of(statement).get("schema_translate_map"):
+            return "schema_translate_map", None
+        entry = self._entry(statement, cache_key, (cache_key.key, keys, many), keys, many)
+        return entry, (cache_key[1] or None) if isinstance(entry, Compiled) else None
+
+    def _lambda(
+        self, statement: Any, key: Any, keys: tuple[str, ...], many: bool
+    ) -> Compiled | str:
+        """A single lambda's entry by ``keys.lambda_key`` (options and the cache key itself are
+        read from SQLAlchemy only when the structure is new)."""
+        entry = self._by_key.get(key)
+        if entry is None:
+            cache_key = statement._generate_cache_key()
+            if cache_key is None:
+                entry = "uncacheable statement"
+            elif options_of(statement).get("schema_translate_map"):
+                entry = "schema_translate_map"
+            else:
+                entry = self._compile(statement, cache_key, keys, many)
+            if len(self._by_key) >= _CACHE_LIMIT:
+                self._by_key.clear()
+            self._by_key[key] = entry
+        return entry
+
+    def _entry(
+        self, statement: Any, cache_key: Any, key: Any, keys: tuple[str, ...], many: bool
+    ) -> Compiled | str:
         entry = self._by_key.get(key)
         if entry is None:
             entry = self._compile(statement, cache_key, keys, many)
             if len(self._by_key) >= _CACHE_LIMIT:
                 self._by_key.clear()
             self._by_key[key] = entry
-        return entry, (cache_key[1] or None) if isinstance(entry, Compiled) else None
+        return entry
 
     def _compile(
         self, statement: ClauseElement, cache_key: Any, keys: tuple[str, ...], many: bool

@@ -7,11 +7,20 @@ trip, in autocommit, with no BEGIN, no ping inside the bypass window and no ROLL
 
 - Errors are SQLAlchemy's own (``IntegrityError``... wrapping the asyncpg error), built the way
   ``Connection`` builds them; a disconnect invalidates the pool as SQLAlchemy does.
-- A cancelled or failed call never returns a connection in an unknown state: it is terminated
+- A cancelled call (task cancelled, ``asyncio.timeout``) stops its statement on the server:
+  asyncpg sends a cancel request, and ``Lease.settle`` waits (in a task of its own, the pool
+  slot still taken) until the server has ended it, then returns the connection clean, or
+  closes it if the server does not answer in time. Terminating the socket alone would leave
+  the statement running on a backend the pool no longer counts.
+- A failed call never returns a connection in an unknown state: it is terminated
   (synchronously, no await under cancellation) and the pool opens a new one when needed.
 - A read outside a transaction that fails with a disconnect is retried on a fresh connection
   with backoff within ``DB_READ_RETRY_BUDGET_MS``; writes are never retried.
 - What the fast path cannot run exactly goes to the SQLAlchemy path, counted in ``fallbacks``.
+
+An executor is handed its engine (``attach`` on start, ``detach`` on stop), the settings and
+its node's pool meter; it never holds the ``Database`` (the statement path runs one way:
+api -> executor -> compiled / lease).
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ..errors import DatabaseNotStarted, WrongEventLoop
 from ..failures import is_transient
 from . import fallback
 from .compiled import Compiled, StatementCache, rowcount_of
@@ -35,9 +45,10 @@ from .lease import Lease
 from .observed import observed
 
 if TYPE_CHECKING:
-    from ..database import Database
-    from ..replicas.node import Node
+    from ..pool import PoolMeter
+    from ..settings import Settings
     from ..telemetry.tracing import QueryObserver
+    from .transaction import Transaction
 
 __all__ = ["FastPath"]
 
@@ -47,11 +58,14 @@ Params = Mapping[str, Any] | None
 class FastPath:
     """The statement API behind ``Database.fetch_*``, ``execute*``, ``transaction``."""
 
-    def __init__(self, db: Database, node: Node | None = None) -> None:
-        """``node``: a read replica's node (its engine, pool meter; no same-node read retry:
-        the replica router retries once on another node instead). Default: the primary."""
-        self._db = db
-        self._node = node
+    def __init__(self, settings: Settings, meter: PoolMeter, *, retry_reads: bool = True) -> None:
+        """``retry_reads``: a read that loses its connection is retried on this node within
+        ``DB_READ_RETRY_BUDGET_MS`` (the primary). A replica's executor does not retry: the
+        statement API retries once on another node instead (``fastpath/reads.py``)."""
+        self.meter = meter
+        self._budget = settings.read_retry_budget_ms / 1000 if retry_reads else 0.0
+        self._async_engine: AsyncEngine | None = None
+        self._engine: Engine | None = None
         self._cache: StatementCache | None = None
         #: Called after a write outside a transaction and after an outermost commit (the
         #: replica set records a read-your-writes mark); None: nothing to record.
@@ -60,17 +74,53 @@ class FastPath:
         self.observer: QueryObserver | None = None
         #: Statements that went to the SQLAlchemy path, by reason.
         self.fallbacks: Counter[str] = Counter()
+        #: The primary's executor only: the force-rollback pin (pin.py) while one is active.
+        self.pin: Transaction | None = None
+        #: ``db.connect()`` inside a ``db.transaction()`` block was logged (once).
+        self.connect_warned = False
+        #: The event loop the engine was attached in (a transaction refuses another loop).
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._settling: set[asyncio.Future[None]] = set()
 
     def __repr__(self) -> str:
         return f"<FastPath fallbacks={sum(self.fallbacks.values())}>"
 
+    def attach(self, engine: AsyncEngine) -> None:
+        """Run on ``engine`` from now on (its owner calls this when it creates the engine)."""
+        self._async_engine, self._engine = engine, engine.sync_engine
+        try:
+            self.loop = asyncio.get_running_loop()
+        except RuntimeError:  # attached outside a loop: nothing to compare with
+            self.loop = None
+
+    def detach(self) -> None:
+        """The engine is gone (stop): calls raise DatabaseNotStarted until the next attach."""
+        self._async_engine = self._engine = None
+        self.loop = None
+
     @property
     def async_engine(self) -> AsyncEngine:
-        return self._db.engine if self._node is None else self._node.started_engine()
+        engine = self._async_engine
+        if engine is None:
+            raise DatabaseNotStarted("Database.start() has not run (is the lifespan installed?)")
+        return engine
+
+    def check_loop(self) -> None:
+        """Raise WrongEventLoop when called from a loop other than the one that started the
+        engine (its pooled connections belong to that loop)."""
+        loop = self.loop
+        if loop is not None and loop is not asyncio.get_running_loop():
+            raise WrongEventLoop(
+                "the Database was started on another event loop: its pooled connections belong "
+                "to that loop; start one Database per event loop (pytest: one loop per session)"
+            )
 
     @property
     def engine(self) -> Engine:
-        return self.async_engine.sync_engine
+        engine = self._engine
+        if engine is None:
+            raise DatabaseNotStarted("Database.start() has not run (is the lifespan installed?)")
+        return engine
 
     def compiled(
         self, statement: Any, keys: tuple[str, ...], many: bool = False
@@ -92,9 +142,7 @@ class FastPath:
             sql, args = entry.bind(params, extracted)
         except Exception as exc:
             raise fallback.statement_error(engine, exc, entry.sql, params) from exc
-        budget = self._db.settings.read_retry_budget_ms / 1000 if mode != "exec" else 0.0
-        if self._node is not None:
-            budget = 0.0
+        budget = self._budget if mode != "exec" else 0.0
         deadline = 0.0
         attempt = 0
         while True:
@@ -106,7 +154,7 @@ class FastPath:
                 deadline = deadline or time.monotonic() + budget
                 attempt = await self._backoff(exc, attempt, deadline)
                 continue
-            discard = True
+            discard: bool | None = True
             try:
                 result = await self.execute_on(lease, entry, sql, args, mode)
                 discard = False
@@ -116,10 +164,29 @@ class FastPath:
                 if not budget or not exc.connection_invalidated:
                     raise
                 failure: Exception = exc
+            except asyncio.CancelledError:
+                discard = None  # the statement may still run: settle() stops it first
+                self._settle(lease)
+                raise
             finally:
-                await lease.release(discard)
+                if discard is not None:
+                    await lease.release(discard)
             deadline = deadline or time.monotonic() + budget
             attempt = await self._backoff(failure, attempt, deadline)
+
+    def _settle(self, lease: Lease) -> None:
+        """A caller was cancelled mid-statement: stop the statement on the server before the
+        connection goes back (``Lease.settle``, in a task of its own; the slot stays taken
+        meanwhile, so the pool never opens a backend beside one still running)."""
+        task = asyncio.ensure_future(lease.settle())
+        self._settling.add(task)
+        task.add_done_callback(self._settling.discard)
+
+    async def drain(self) -> None:
+        """Wait for the connections of cancelled statements to settle (stop calls this before
+        the engine is disposed; each settles within ``SETTLE_TIMEOUT``)."""
+        if self._settling:
+            await asyncio.wait(set(self._settling))
 
     async def _backoff(self, exc: Exception, attempt: int, deadline: float) -> int:
         """Sleep before the next try (full jitter, 20 ms doubling to 400 ms); re-raise ``exc``
@@ -127,7 +194,7 @@ class FastPath:
         left = deadline - time.monotonic()
         if left <= 0:
             raise exc
-        (self._db.meter if self._node is None else self._node.meter).read_retries += 1
+        self.meter.read_retries += 1
         cap = min(0.4, 0.02 * 2**attempt)
         await asyncio.sleep(min(left, random.uniform(cap / 2, cap)))  # noqa: S311 - jitter
         return attempt + 1

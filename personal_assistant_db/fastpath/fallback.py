@@ -32,13 +32,18 @@ async def run_outside(engine: AsyncEngine, statement: Any, params: Any, mode: Mo
 async def run_on_lease(lease: Lease, statement: Any, params: Any, mode: Mode) -> Any:
     adapter = lease.adapter
     saved = adapter.isolation_level
+    # Under force_rollback() the adapter itself began the outer transaction: hide it, or the
+    # wrapping Connection's ROLLBACK on close would roll back the pinned transaction.
+    started, transaction = adapter._started, adapter._transaction
     adapter.isolation_level = "autocommit"
+    adapter._started, adapter._transaction = False, None
     try:
         return await greenlet_spawn(
             _run_sqlalchemy, lease.engine, lease.fairy, statement, params, mode
         )
     finally:
         adapter.isolation_level = saved
+        adapter._started, adapter._transaction = started, transaction
 
 
 def _run_sqlalchemy(engine: Engine, fairy: Any, statement: Any, params: Any, mode: Mode) -> Any:

@@ -3,9 +3,11 @@
 ``Lease.acquire`` checks out through ``engine.raw_connection()`` in a greenlet (the pool, its
 pre-ping and its ping bypass window are SQLAlchemy's own and may await). Everything else runs
 on the asyncpg connection directly. ``release`` returns it without IO: the SQLAlchemy adapter
-began no transaction, so its reset-on-return is a no-op, and a connection in doubt (cancelled
-mid-query, a transaction left open, disconnected) is terminated synchronously instead, so that
-cancellation can never leave it checked out or ``idle in transaction``. ``error`` builds the
+began no transaction, so its reset-on-return is a no-op, and a connection in doubt (a
+transaction left open, disconnected) is terminated synchronously instead, so that cancellation
+can never leave it checked out or ``idle in transaction``. A statement whose caller was
+cancelled is first stopped on the server (``settle``: asyncpg's cancel request, then one round
+trip), because closing the socket alone leaves the statement running. ``error`` builds the
 exception ``Connection.execute`` would raise, and invalidates the pool on a disconnect as
 SQLAlchemy does.
 """
@@ -21,7 +23,10 @@ from sqlalchemy.util import greenlet_spawn
 
 from ..failures import is_disconnect
 
-__all__ = ["Lease"]
+__all__ = ["SETTLE_TIMEOUT", "Lease"]
+
+#: Seconds a cancelled statement's connection may take to come back clean before it is closed.
+SETTLE_TIMEOUT = 5.0
 
 
 def _checkout(engine: Engine) -> Any:
@@ -70,6 +75,24 @@ class Lease:
                 raise
         else:
             fairy.close()  # no IO: the adapter began no transaction, the queue has room
+
+    async def settle(self) -> None:
+        """After a statement whose caller was cancelled: asyncpg has sent the server a cancel
+        request. Wait for the server to end the statement (asyncpg holds the next query until
+        it has), check the connection with one round trip, and return it; close it instead if
+        that does not complete within ``SETTLE_TIMEOUT`` or finds a transaction open."""
+        driver = self.driver
+        clean = False
+        try:
+            async with asyncio.timeout(SETTLE_TIMEOUT):
+                await driver.execute("SELECT 1")
+            clean = not driver.is_in_transaction()
+        except Exception:  # noqa: S110 - a connection in doubt is closed below, never reused
+            pass
+        except BaseException:
+            self.release_now(discard=True)
+            raise
+        await self.release(discard=not clean)
 
     def release_now(self, discard: bool = False) -> None:
         """Synchronous return; terminates the connection when ``discard`` (or in doubt)."""

@@ -48,7 +48,7 @@ class ReadConnection(AbstractAsyncContextManager[AsyncConnection]):
         node = replicas.choose()
         conn = await replicas._connect(node)
         if conn is None:
-            replicas._lost(node, "connect")
+            replicas.lost(node, "connect")
             node = replicas.choose(exclude=node)
             conn = await replicas._connect(node, last_try=True)
             if conn is None:  # pragma: no cover - the last try raises instead

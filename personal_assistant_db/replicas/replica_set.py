@@ -17,7 +17,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -32,10 +32,6 @@ from .node import Node
 from .reads import ReadConnection, is_connection_lost, release
 from .router import Router, is_write
 from .writes import flag_commit, no_writable_host, record_pending, wal_position
-
-if TYPE_CHECKING:
-    from ..fastpath import FastPath
-    from ..fastpath.fallback import Mode
 
 __all__ = ["ReplicaSet"]
 
@@ -63,8 +59,6 @@ class ReplicaSet:
             timeout=min(interval, settings.health_timeout),
         )
         self._tracked: Any = None
-        #: Replica name -> its statement-API executor (the Database creates them).
-        self.paths: dict[str, FastPath] = {}
         #: Writes refused with PrimaryUnavailable since start.
         self.primary_unavailable = 0
         self._primary_down_since: float | None = None
@@ -203,49 +197,25 @@ class ReplicaSet:
         ``ReadConnection``."""
         return ReadConnection(self)
 
-    # -- the statement API (fast path) ------------------------------------------------------
+    # -- the statement API (fastpath/reads.py asks; this only chooses) -----------------------
     def wrote(self) -> None:
         """A statement-API write committed: a pending read-your-writes mark (no extra round
         trip; reads go to the primary until the monitor samples the primary after it)."""
         if self.nodes and self.router.mode != "off":
             record_write(None)
 
-    def path_for(self, node: Node, primary_path: FastPath) -> FastPath:
-        return primary_path if node is self.primary else self.paths[node.name]
-
-    def read_path(self, primary_path: FastPath, statement: Any) -> FastPath:
-        """The executor a read of ``statement`` should use (``iterate``: no retry)."""
-        if not self.nodes or is_write(statement):
-            return primary_path
-        node = self.choose()
-        node.reads += 1
-        return self.path_for(node, primary_path)
-
-    async def fetch(self, primary_path: FastPath, statement: Any, params: Any, mode: Mode) -> Any:
-        """A statement-API read: on a replica that may serve it (else the primary); a statement
-        that writes (``is_write``) runs on the primary. A replica whose connection is lost is
-        taken out of rotation and the read runs once more on another node."""
-        if not self.nodes:
-            return await primary_path.run(statement, params, mode)
+    def route(self, statement: Any, exclude: Node | None = None) -> Node | None:
+        """The replica that should serve a read of ``statement``, or None: the primary (the
+        statement writes, or no replica may serve it; the reason is counted)."""
         if is_write(statement):
-            result = await primary_path.run(statement, params, mode)
-            self.wrote()
-            return result
-        node = self.router.choose()
-        if node is None:
-            return await primary_path.run(statement, params, mode)
-        node.in_flight += 1
-        node.reads += 1
-        try:
-            return await self.paths[node.name].run(statement, params, mode)
-        except Exception as exc:
-            if not is_connection_lost(exc):
-                raise
-            self._lost(node, type(exc).__name__)
-        finally:
-            node.in_flight -= 1
-        other = self.choose(exclude=node)
-        return await self.path_for(other, primary_path).run(statement, params, mode)
+            return None
+        return self.router.choose(exclude)
+
+    def lost(self, node: Node, reason: str) -> None:
+        """``node``'s connection was lost during a read: out of rotation until the monitor
+        sees it again; the read is retried once elsewhere (counted in ``router.retries``)."""
+        self.router.retries += 1
+        self.monitor.note_unreachable(node, reason)
 
     async def run_read(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         """``await work(conn)`` on a read connection; when the connection is lost mid-read on a
@@ -256,7 +226,7 @@ class ReplicaSet:
         except Exception as exc:
             if node is self.primary or not is_connection_lost(exc):
                 raise
-            self._lost(node, type(exc).__name__)
+            self.lost(node, type(exc).__name__)
         return await self._run_on(self.choose(exclude=node), work)
 
     async def _run_on(self, node: Node, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
@@ -278,7 +248,3 @@ class ReplicaSet:
                 raise
             return None
         return conn
-
-    def _lost(self, node: Node, reason: str) -> None:
-        self.router.retries += 1
-        self.monitor.note_unreachable(node, reason)

@@ -195,7 +195,8 @@ class Telemetry:
             replica.sampling = self.observer.sampling
             if node.engine is not None:
                 replica.attach(node.engine.sync_engine)
-            self.db.replicas.paths[node.name].observer = replica
+            if self.db.replica_reads is not None:
+                self.db.replica_reads.by_name[node.name].observer = replica
         if self.metrics_enabled:
             self.pool.attach()
         if self.settings.trace_connect and self.observer.tracer is not None:
@@ -217,8 +218,9 @@ class Telemetry:
         for name, replica in self.replica_observers.items():
             replica.detach()
             replica.tracer = None
-            if self.db.replicas.paths[name].observer is replica:
-                self.db.replicas.paths[name].observer = None
+            reads = self.db.replica_reads
+            if reads is not None and reads.by_name[name].observer is replica:
+                reads.by_name[name].observer = None
         self.pool.detach()
         while self._connect_span in self.db.meter.on_wait:
             self.db.meter.on_wait.remove(self._connect_span)
