@@ -13,6 +13,7 @@ yoyo or psycopg. The modules:
   modules carry a leading underscore so that importing one never rebinds the package attribute
   of the same name (a submodule import sets it) to a module;
 - ``snapshot``: catalog snapshots;
+- ``_lazy``: the lazy facade itself (``__getattr__``/``__dir__``), shared with ``adoption/``;
 - ``manifest``: the maintenance tool that regenerates MANIFEST and SNAPSHOTS.json;
 - ``adoption/``: ``adopt``, ``contract`` and ``table_checksums`` for an existing ai_assistant
   database (docs/adopting.md).
@@ -20,8 +21,9 @@ yoyo or psycopg. The modules:
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ._lazy import lazy_facade
 
 if TYPE_CHECKING:
     from ._assess import assess
@@ -71,14 +73,4 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_facade(globals(), _HOMES)

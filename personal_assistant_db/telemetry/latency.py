@@ -179,13 +179,7 @@ class LatencyWindow:
 
     def snapshot(self) -> dict[str, OperationLatency]:
         """Operation -> latency over the window; operations with no queries in it are left out."""
-        now = self.clock()
-        result = {}
-        for operation, series in list(self._series.items()):
-            merged = self._merged(series, now)
-            if merged is not None:
-                result[operation] = _summary(merged)
-        return dict(sorted(result.items()))
+        return {op: _summary(merged) for op, merged in sorted(self.sketches().items())}
 
     def overall(self) -> OperationLatency | None:
         """All operations together, or None when the window holds no query."""

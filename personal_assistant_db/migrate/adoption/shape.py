@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..snapshot import Snapshot
 from ..source import expected_snapshots, shipped_ids
-from .steps import ADOPTED_UP_TO, covered_ids
+from .steps import ADOPTED_UP_TO, TABLE_NAMES, covered_ids
 
 __all__ = [
     "ADOPTED_UP_TO",
@@ -30,19 +30,6 @@ __all__ = [
     "legacy_ddl",
     "legacy_snapshot",
 ]
-
-TABLE_NAMES = (
-    "roles",
-    "permissions",
-    "role_permissions",
-    "users",
-    "user_roles",
-    "user_sessions",
-    "auth_tokens",
-    "mfa_configurations",
-    "security_events",
-    "access_audit_logs",
-)
 
 _COLUMN = re.compile(
     r"^(?P<type>.+?)(?P<nn> NOT NULL)?(?: IDENTITY (?P<identity>ALWAYS|BY DEFAULT))?"

@@ -22,6 +22,7 @@ __all__ = [
     "CONTRACT_ID",
     "CONTRACT_LOSSES",
     "EXPAND_ID",
+    "TABLE_NAMES",
     "RunOptions",
     "adopted_view",
     "contract_apply",
@@ -36,20 +37,20 @@ ADOPT_SOURCE = "package:personal_assistant_db:adoption_steps"
 EXPAND_ID = "adopt_0001_expand"
 CONTRACT_ID = "adopt_0002_contract"
 ADOPTION_IDS = (EXPAND_ID, CONTRACT_ID)
-ADOPTED_TABLES = frozenset(
-    {
-        "roles",
-        "permissions",
-        "role_permissions",
-        "users",
-        "user_roles",
-        "user_sessions",
-        "auth_tokens",
-        "mfa_configurations",
-        "security_events",
-        "access_audit_logs",
-    }
+TABLE_NAMES = (
+    "roles",
+    "permissions",
+    "role_permissions",
+    "users",
+    "user_roles",
+    "user_sessions",
+    "auth_tokens",
+    "mfa_configurations",
+    "security_events",
+    "access_audit_logs",
 )
+"""The adopted tables, parents before children (``shape`` re-exports it)."""
+ADOPTED_TABLES = frozenset(TABLE_NAMES)
 ADOPTED_UP_TO = "0009_app_column_indexes"
 """Contract leaves the schema of this prefix of the history, and records it as applied."""
 CONTRACT_LOSSES = (
