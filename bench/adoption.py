@@ -28,7 +28,7 @@ import psycopg  # noqa: E402
 
 from bench._common import server_url, table  # noqa: E402
 from personal_assistant_db.migrate.adoption import adopt, contract, legacy_ddl  # noqa: E402
-from personal_assistant_db.migrate.adoption.expand import backfill  # noqa: E402
+from personal_assistant_db.migrate.adoption.backfill import backfill  # noqa: E402
 from personal_assistant_db.testing import fresh_database  # noqa: E402
 
 LEGACY_USER = (

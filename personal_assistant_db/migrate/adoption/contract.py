@@ -25,11 +25,11 @@ import psycopg.errors
 from yoyo.migrations import get_migration_hash
 
 from ..source import shipped
-from .check import PACKAGE_PERMISSIONS
-from .expand import VIEW_SCHEMA, current_schema, package_columns, quoted, trigger_name
+from .expand import VIEW_SCHEMA, current_schema, quoted, trigger_name
 from .mapping import TABLES, TableMap, placeholders, shadow
+from .rules import PACKAGE_PERMISSIONS
 from .secrets import FUNCTION_NAMES
-from .shape import covered_ids, head_snapshot
+from .shape import covered_ids, head_snapshot, package_columns
 from .steps import RunOptions
 
 __all__ = ["apply_contract", "package_objects", "rollback_contract"]

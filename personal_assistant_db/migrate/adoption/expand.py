@@ -19,23 +19,22 @@ finished by running it again. The legacy columns are never written by expand its
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
 import psycopg.errors
 from psycopg import sql
 
-from .mapping import TABLES, TableMap, placeholders, shadow
+from .backfill import BACKFILL_GUC, backfill
+from .mapping import TABLES, TableMap, placeholders, render, shadow
 from .secrets import FUNCTION_NAMES, FUNCTIONS
-from .shape import Column, columns_of, head_snapshot, legacy_snapshot
+from .shape import Column, columns_of, legacy_snapshot, package_columns
 
 __all__ = [
     "VIEW_SCHEMA",
     "apply_expand",
-    "backfill",
     "current_schema",
-    "package_columns",
     "quoted",
     "rollback_expand",
     "run_in_transaction",
@@ -45,30 +44,21 @@ __all__ = [
 ]
 
 VIEW_SCHEMA = "pa_adopt"
-BACKFILL_GUC = "pa_adopt.backfill"
 
 
 def trigger_name(table: str) -> str:
     return f"_pa_adopt_sync_{table}"
 
 
-def package_columns(table: str) -> list[Column]:
-    return [c for c in columns_of(head_snapshot(), table) if c.name != "id"]
-
-
-def _render(expression: str, names: dict[str, str]) -> str:
-    return expression.format(**{n: names[n] for n in placeholders(expression)})
-
-
 def _up(tmap: TableMap, column: str) -> str:
-    return _render(tmap.up[column], {n: f"NEW.{n}" for n in placeholders(tmap.up[column])})
+    return render(tmap.up[column], {n: f"NEW.{n}" for n in placeholders(tmap.up[column])})
 
 
 def _down(tmap: TableMap, column: str) -> str:
     text = tmap.down[column].replace(
         "OLD_backup_codes", "(CASE WHEN TG_OP = 'UPDATE' THEN OLD.backup_codes END)"
     )
-    return _render(text, {n: f"NEW.{shadow(n)}" for n in placeholders(text)})
+    return render(text, {n: f"NEW.{shadow(n)}" for n in placeholders(text)})
 
 
 def _shadow_expression(expression: str, columns: list[Column]) -> str:
@@ -222,51 +212,6 @@ def apply_expand(
             conn.rollback()
             rollback_expand(conn)
         raise
-
-
-def backfill(
-    conn: psycopg.Connection[Any], table: str, *, batch_size: int, direction: str = "on"
-) -> int:
-    """Compute every shadow column from the legacy row (``direction="down"``: every legacy
-    column from the package's), in batches of ids; returns the rows done."""
-    row = conn.execute(sql.SQL("SELECT min(id), max(id) FROM {}").format(sql.Identifier(table)))
-    low, high = row.fetchone() or (None, None)
-    if low is None or high is None:
-        return 0
-    total = 0
-    statement = _backfill_sql(table, direction)
-    for start in _ranges(int(low), int(high), batch_size):
-        with conn.transaction():
-            conn.execute(f"SET LOCAL {BACKFILL_GUC} = 'set'")
-            cur = conn.execute(statement, (start, start + batch_size))
-            total += cur.rowcount
-    return total
-
-
-def _backfill_sql(table: str, direction: str) -> bytes:
-    """One set-based UPDATE per batch: the trigger's expressions, evaluated by the executor
-    (several times faster than the trigger's row-by-row assignments)."""
-    tmap = next(t for t in TABLES if t.name == table)
-    writable = {c.name for c in package_columns(table) if not c.generated}
-    if direction == "down":
-        sets = []
-        for c in tmap.down:
-            text = tmap.down[c].replace("OLD_backup_codes", "backup_codes")
-            sets.append(f"{c} = {_render(text, {n: shadow(n) for n in placeholders(text)})}")
-    else:
-        sets = [
-            f"{shadow(c)} = {_render(tmap.up[c], {n: n for n in placeholders(tmap.up[c])})}"
-            for c in tmap.up
-            if c in writable
-        ]
-    return f"UPDATE {table} SET {', '.join(sets)} WHERE id >= %s AND id < %s".encode()
-
-
-def _ranges(low: int, high: int, size: int) -> Iterator[int]:
-    start = low
-    while start <= high:
-        yield start
-        start += size
 
 
 def _touched(conn: psycopg.Connection[Any], table: str) -> bool:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import string
 from dataclasses import dataclass
 
-__all__ = ["SHADOW", "TABLES", "TableMap", "placeholders", "shadow"]
+__all__ = ["SHADOW", "TABLES", "TableMap", "placeholders", "render", "shadow"]
 
 SHADOW = "_pa_"
 _UTC = "({} AT TIME ZONE 'UTC')"
@@ -23,6 +23,11 @@ _UTC = "({} AT TIME ZONE 'UTC')"
 def shadow(column: str) -> str:
     """The physical column that holds a package column during expand."""
     return SHADOW + column
+
+
+def render(expression: str, names: dict[str, str]) -> str:
+    """``expression`` with each ``{column}`` it reads replaced by ``names[column]``."""
+    return expression.format(**{n: names[n] for n in placeholders(expression)})
 
 
 def placeholders(expression: str) -> tuple[str, ...]:

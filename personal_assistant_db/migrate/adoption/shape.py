@@ -29,6 +29,7 @@ __all__ = [
     "head_snapshot",
     "legacy_ddl",
     "legacy_snapshot",
+    "package_columns",
 ]
 
 _COLUMN = re.compile(
@@ -126,3 +127,8 @@ def main(argv: list[str] | None = None) -> int:  # pragma: no cover - maintenanc
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+def package_columns(table: str) -> list[Column]:
+    """The package's columns of ``table`` at head, but ``id`` (which both layouts share)."""
+    return [c for c in columns_of(head_snapshot(), table) if c.name != "id"]

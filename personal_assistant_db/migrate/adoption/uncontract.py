@@ -13,18 +13,12 @@ from typing import Any
 
 import psycopg
 
+from .backfill import backfill
 from .contract import package_objects
-from .expand import (
-    VIEW_SCHEMA,
-    backfill,
-    current_schema,
-    package_columns,
-    table_sql,
-    view_sql,
-)
+from .expand import VIEW_SCHEMA, current_schema, table_sql, view_sql
 from .mapping import TABLES, TableMap, shadow
 from .secrets import FUNCTIONS
-from .shape import columns_of, head_snapshot, legacy_snapshot
+from .shape import columns_of, head_snapshot, legacy_snapshot, package_columns
 from .steps import covered_ids
 
 __all__ = ["rollback_contract"]
