@@ -20,7 +20,8 @@ telemetry = Telemetry(db)  # spans + metrics on db's engine, from OTEL_* variabl
 
 async def now(request: Request) -> JSONResponse:
     # One statement, one round trip. Several in one transaction: `async with db.transaction()`;
-    # full SQLAlchemy (Result objects, the ORM): `async with db.connect() as conn` (docs/queries.md)
+    # full SQLAlchemy: `async with db.connect() as conn`; the ORM: `async with db.session()`
+    # (docs/queries.md). Tests: each in a rolled-back transaction, `pa_db_rollback` (testing.md)
     value = await db.fetch_val(text("SELECT now()"))
     return JSONResponse({"now": value.isoformat()})
 
