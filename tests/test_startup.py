@@ -19,7 +19,6 @@ from personal_assistant_db import (
     ConnectFatal,
     ConnectTimeout,
     Database,
-    DatabaseNotStarted,
 )
 from personal_assistant_db.testing import ThrowawayServer, plain_url
 
@@ -28,40 +27,6 @@ CANARY = "Canary-Secret-9f3k"
 
 def with_database(url: str, database: str) -> str:
     return make_url(url).set(database=database).render_as_string(hide_password=False)
-
-
-async def test_start_stop_are_idempotent_and_engine_is_guarded(test_env: dict[str, str]) -> None:
-    db = Database.from_env(test_env)
-    with pytest.raises(DatabaseNotStarted):
-        _ = db.engine
-    await db.start()
-    engine = db.engine
-    await db.start()
-    assert db.engine is engine
-    assert db.ready
-    async with db.connect() as conn:
-        assert (await conn.exec_driver_sql("SELECT 1")).scalar() == 1
-    await db.stop()
-    await db.stop()
-    assert not db.started
-    with pytest.raises(DatabaseNotStarted):
-        db.connect()
-
-
-async def test_session_carries_application_name_and_statement_timeout(
-    test_env: dict[str, str],
-) -> None:
-    db = Database.from_env(
-        test_env, application_name="pa-db-settings-test", statement_timeout_ms=1234
-    )
-    await db.start()
-    try:
-        async with db.connect() as conn:
-            name = (await conn.exec_driver_sql("SHOW application_name")).scalar()
-            timeout = (await conn.exec_driver_sql("SHOW statement_timeout")).scalar()
-        assert (name, timeout) == ("pa-db-settings-test", "1234ms")
-    finally:
-        await db.stop()
 
 
 async def test_warm_up_opens_connections_before_ready(
